@@ -1,0 +1,188 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pluggy
+from quart import Blueprint, Quart, current_app
+
+from gateway import db as dbmod
+from gateway import responses
+from gateway.clock import Clock
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import StartupError
+from gateway.logs import install_redaction_everywhere, redactor
+from gateway.plugins import (
+    await_me_maybe,
+    build_plugin_manager,
+    call_each,
+    call_each_sync,
+    call_impl,
+    collect_registry,
+    hook_impls,
+)
+from gateway.secrets import OwnedSecrets, load_owned_secrets
+
+log = logging.getLogger("gateway")
+
+# register_* hook -> the word used in duplicate-name errors.
+REGISTRIES = {
+    "register_oauth_providers": "OAuth provider",
+    "register_webhook_sources": "webhook source",
+    "register_scheduled_tasks": "scheduled task",
+    "register_event_handlers": "event handler",
+}
+
+
+@dataclass
+class Gateway:
+    """Everything the core keeps per app, in ``app.extensions["gateway"]``."""
+
+    config: GatewayConfig
+    pm: pluggy.PluginManager
+    clock: Clock
+    secrets: OwnedSecrets
+    db: dbmod.Database
+    registries: dict[str, dict[str, tuple[str, Any]]] = field(default_factory=dict)
+    http: aiohttp.ClientSession | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def registry(self, hook_name: str) -> dict[str, Any]:
+        """``{name: item}`` of one ``register_*`` hook."""
+        return {name: item for name, (_plugin, item) in self.registries[hook_name].items()}
+
+    async def call(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a runtime hook on every plugin, awaited, with ``config`` supplied."""
+        return await call_each(self.pm, hook_name, config=self.config, **kwargs)
+
+    def warn(self, message: str) -> None:
+        """A startup warning: logged, and shown by ``gateway check``."""
+        self.warnings.append(message)
+        log.warning("%s", message)
+
+
+def get_gateway(app: Quart | None = None) -> Gateway:
+    return (app or current_app).extensions["gateway"]
+
+
+def create_app(
+    config: GatewayConfig | None = None,
+    *,
+    extra_plugins: Iterable[tuple[str, object]] = (),
+    clock: Clock | None = None,
+) -> Quart:
+    """Build the gateway app: plugins, registries, routes. Nothing is opened until it
+    serves (``before_serving``), so creating an app is cheap and side-effect free apart
+    from generating the owned secrets on first use.
+
+    :raises StartupError: for any configuration or plugin problem.
+    """
+    config = config or load_config()
+    pm = build_plugin_manager(config, extra_plugins=extra_plugins)
+    secrets = load_owned_secrets(config)
+    redactor.add(
+        secrets.session_secret, secrets.cron_secret, secrets.setup_token, *secrets.encryption_keys
+    )
+    install_redaction_everywhere()
+    database = dbmod.Database(
+        dbmod.tortoise_config(config.gateway.resolved_database_url, dbmod.plugin_apps(pm, config))
+    )
+    app = Quart("gateway")
+    app.config["MAX_CONTENT_LENGTH"] = config.gateway.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    gw = Gateway(config=config, pm=pm, clock=clock or Clock(), secrets=secrets, db=database)
+    app.extensions["gateway"] = gw
+    for hook_name, kind in REGISTRIES.items():
+        gw.registries[hook_name] = collect_registry(pm, hook_name, kind, config=config)
+    responses.install(app)
+    _register_blueprints(app, gw)
+    _register_plugin_secrets(config)
+
+    @app.before_serving
+    async def open_everything() -> None:
+        await _startup(app, gw)
+
+    @app.after_serving
+    async def close_everything() -> None:
+        await _shutdown(app, gw)
+
+    return app
+
+
+def _register_blueprints(app: Quart, gw: Gateway) -> None:
+    seen_rules: dict[tuple[str, str], str] = {}
+    for plugin, result in call_each_sync(gw.pm, "register_routes", app=app, config=gw.config):
+        blueprints = result if isinstance(result, list | tuple) else [result]
+        for bp in blueprints:
+            if not isinstance(bp, Blueprint):
+                raise StartupError(f"plugin '{plugin}': register_routes must return Blueprints")
+            if bp.name in app.blueprints:
+                raise StartupError(f"plugin '{plugin}': blueprint '{bp.name}' is already taken")
+            before = {r.endpoint for r in app.url_map.iter_rules()}
+            app.register_blueprint(bp)
+            for rule in app.url_map.iter_rules():
+                if rule.endpoint in before:
+                    continue
+                for method in rule.methods or ():
+                    if method in {"HEAD", "OPTIONS"}:
+                        continue
+                    key = (rule.rule, method)
+                    if key in seen_rules and seen_rules[key] != plugin:
+                        raise StartupError(
+                            f"plugin '{plugin}': route {method} {rule.rule} is already "
+                            f"registered by plugin '{seen_rules[key]}'"
+                        )
+                    seen_rules[key] = plugin
+            app.extensions.setdefault("gateway_routes", {})[bp.name] = plugin
+
+
+def _register_plugin_secrets(config: GatewayConfig) -> None:
+    """Teach the log redactor every secret value found in the plugins' tables."""
+    from pydantic import SecretStr
+
+    for parsed in config._parsed.values():
+        for _field, value in parsed:
+            if isinstance(value, SecretStr):
+                redactor.add(value.get_secret_value())
+            elif isinstance(value, list | tuple):
+                redactor.add(*(v.get_secret_value() for v in value if isinstance(v, SecretStr)))
+
+
+async def _startup(app: Quart, gw: Gateway) -> None:
+    settings = gw.config.gateway
+    await gw.db.open()
+    auto = settings.auto_migrate
+    if auto is None:
+        auto = dbmod.is_sqlite(gw.db.url)
+    if auto:
+        await gw.db.migrate()
+    else:
+        pending = await gw.db.pending_migrations()
+        if pending:
+            await gw.db.close()
+            raise StartupError(
+                f"database: {len(pending)} migration(s) pending ({pending[0]}, ...); "
+                "run `gateway migrate`"
+            )
+    gw.http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=30, connect=5),
+        headers={"User-Agent": "renchi-gateway"},
+    )
+    await gw.call("startup", app=app)
+
+
+async def _shutdown(app: Quart, gw: Gateway) -> None:
+    for impl in hook_impls(gw.pm, "shutdown"):
+        try:
+            await await_me_maybe(call_impl(impl, app=app, config=gw.config))
+        except Exception:  # one plugin's failure must not stop the others' shutdown
+            log.exception("shutdown hook of plugin '%s' failed", impl.plugin_name)
+    if gw.http is not None:
+        await gw.http.close()
+        gw.http = None
+    await gw.db.close()

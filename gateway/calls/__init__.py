@@ -1,0 +1,1 @@
+"""Voice calls and their recordings, provider-neutral."""

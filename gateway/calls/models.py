@@ -1,0 +1,3 @@
+"""calls models (Tortoise app ``calls``)."""
+
+from __future__ import annotations

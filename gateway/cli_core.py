@@ -1,0 +1,262 @@
+"""Core subcommands: serve, migrate, makemigrations, check, plugins, config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import logging
+import os
+import sys
+from typing import Any
+
+from gateway.config import GatewayConfig
+from gateway.errors import StartupError
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the HTTP server (Hypercorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--no-worker", action="store_true", help="do not run the job worker")
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.set_defaults(handler=cmd_migrate)
+
+    p = sub.add_parser("makemigrations", help="write migrations for model changes (dev)")
+    p.add_argument("apps", nargs="*", help="app labels (default: all)")
+    p.add_argument("--name", help="migration name suffix")
+    p.set_defaults(handler=cmd_makemigrations)
+
+    p = sub.add_parser("check", help="validate configuration and reach the database")
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser("plugins", help="list plugins, their hooks, routes and tasks")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_plugins)
+
+    p = sub.add_parser("config", help="show the effective configuration (secrets redacted)")
+    p.set_defaults(handler=cmd_config)
+
+
+# -- serve -------------------------------------------------------------------------
+
+
+async def _preflight(config: GatewayConfig) -> None:
+    """Fail before binding a port: plugins, settings, database, migrations."""
+    from gateway.app import create_app, get_gateway
+    from gateway.db import is_sqlite
+
+    app = create_app(config)
+    gw = get_gateway(app)
+    try:
+        await gw.db.open()
+    except Exception as exc:
+        raise StartupError(f"database: cannot connect ({type(exc).__name__}: {exc})") from None
+    try:
+        auto = config.gateway.auto_migrate
+        if auto is None:
+            auto = is_sqlite(gw.db.url)
+        if auto:
+            await gw.db.migrate()
+        else:
+            pending = await gw.db.pending_migrations()
+            if pending:
+                raise StartupError(
+                    f"database: {len(pending)} migration(s) pending; run `gateway migrate`"
+                )
+    finally:
+        await gw.db.close()
+    for message in gw.warnings:
+        print(f"gateway: warning: {message}", file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace, config: GatewayConfig) -> int:
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    if args.no_worker:
+        os.environ["GATEWAY_RUN_WORKER"] = "false"
+        config.gateway.run_worker = False
+    asyncio.run(_preflight(config))
+    hc = Config()
+    hc.bind = [f"{args.host}:{args.port}"]
+    hc.application_path = "gateway.asgi:app_from_environment()"
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")  # through our handler, once
+    hc.graceful_timeout = 10
+    # Bodies are limited per route by the app; keep Hypercorn from buffering more.
+    hc.h11_max_incomplete_size = 64 * 1024
+    try:
+        import uvloop  # noqa: F401  (only checking it is importable)
+
+        hc.worker_class = "uvloop"
+    except ImportError:
+        hc.worker_class = "asyncio"
+    # One worker runs in this process, so SIGTERM reaches Hypercorn's own handler.
+    hc.workers = 0 if args.workers <= 1 else args.workers
+    print(f"gateway: serving on http://{args.host}:{args.port}", file=sys.stderr)
+    return run(hc)
+
+
+# -- migrate ------------------------------------------------------------------------
+
+
+async def _migrate(config: GatewayConfig) -> int:
+    from gateway.app import create_app, get_gateway
+
+    gw = get_gateway(create_app(config))
+    await gw.db.open()
+    try:
+        applied = await gw.db.migrate()
+    finally:
+        await gw.db.close()
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, config: GatewayConfig) -> int:
+    return asyncio.run(_migrate(config))
+
+
+async def _makemigrations(config: GatewayConfig, labels: list[str], name: str | None) -> int:
+    from tortoise.migrations.autodetector import MigrationAutodetector
+    from tortoise.migrations.writer import format_migration_name
+
+    from gateway.app import create_app, get_gateway
+
+    gw = get_gateway(create_app(config))
+    apps_dict = gw.db.config["apps"]
+    if labels:
+        apps_dict = {k: v for k, v in apps_dict.items() if k in labels}
+    await gw.db.open()
+    try:
+        from tortoise import Tortoise
+
+        detector = MigrationAutodetector(Tortoise.apps, apps_dict)
+        writers = await detector.changes()
+        if inspect.isawaitable(writers):  # pragma: no cover - older Tortoise
+            writers = await writers
+    finally:
+        await gw.db.close()
+    if not writers:
+        print("no changes detected")
+    for writer in writers:
+        if name:
+            writer.name = format_migration_name(int(writer.name.split("_", 1)[0]), name)
+        print(f"created {writer.app_label}.{writer.name}: {writer.write()}")
+    return 0
+
+
+def cmd_makemigrations(args: argparse.Namespace, config: GatewayConfig) -> int:
+    return asyncio.run(_makemigrations(config, args.apps, args.name))
+
+
+# -- check ------------------------------------------------------------------------
+
+
+async def _check(config: GatewayConfig) -> int:
+    from gateway.app import create_app, get_gateway
+    from gateway.config import redact_url
+
+    gw = get_gateway(create_app(config))
+    try:
+        await gw.db.open()
+        latency = await gw.db.ping()
+        pending = await gw.db.pending_migrations()
+    except Exception as exc:
+        raise StartupError(
+            f"database: cannot reach {redact_url(gw.db.url)} ({type(exc).__name__})"
+        ) from None
+    finally:
+        await gw.db.close()
+    print(f"config: ok ({config.path or 'no file, defaults'})")
+    print(f"database: ok ({latency:.1f} ms), {len(pending)} migration(s) pending")
+    for message in gw.warnings:
+        print(f"warning: {message}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, config: GatewayConfig) -> int:
+    return asyncio.run(_check(config))
+
+
+# -- plugins / config ---------------------------------------------------------------
+
+
+def plugin_report(config: GatewayConfig) -> list[dict[str, Any]]:
+    """Every installed plugin: version, enabled, hooks, routes, registered names."""
+    from importlib.metadata import entry_points
+
+    from gateway.app import REGISTRIES, create_app, get_gateway
+    from gateway.plugins import ENTRY_POINT_GROUP
+
+    app = create_app(config)
+    gw = get_gateway(app)
+    routes: dict[str, list[str]] = {}
+    owners = app.extensions.get("gateway_routes", {})
+    for rule in app.url_map.iter_rules():
+        bp_name = rule.endpoint.split(".", 1)[0]
+        plugin = owners.get(bp_name)
+        if plugin:
+            methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+            routes.setdefault(plugin, []).append(f"{','.join(methods)} {rule.rule}")
+    report = []
+    for name, info in gw.pm.gateway_info.items():
+        module = info.module
+        hooks = sorted(
+            h.name for h in gw.pm.get_hookcallers(module) or [] if not h.name.startswith("_")
+        )
+        registered = {
+            kind: sorted(n for n, (p, _i) in gw.registries[hook].items() if p == name)
+            for hook, kind in REGISTRIES.items()
+        }
+        report.append(
+            {
+                "name": name,
+                "version": info.version,
+                "enabled": True,
+                "builtin_core": info.builtin,
+                "hooks": hooks,
+                "routes": sorted(routes.get(name, [])),
+                **{k: v for k, v in registered.items() if v},
+            }
+        )
+    enabled = {r["name"] for r in report}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in enabled:
+            version = getattr(getattr(ep, "dist", None), "version", None)
+            report.append({"name": ep.name, "version": version, "enabled": False})
+    return report
+
+
+def cmd_plugins(args: argparse.Namespace, config: GatewayConfig) -> int:
+    from gateway.cli import print_json
+
+    report = plugin_report(config)
+    if args.json:
+        print_json(report)
+        return 0
+    for row in report:
+        state = "enabled" if row["enabled"] else "disabled"
+        kind = " (core)" if row.get("builtin_core") else ""
+        print(f"{row['name']} {row.get('version') or ''} [{state}]{kind}".replace("  ", " "))
+        if row.get("hooks"):
+            print(f"  hooks: {', '.join(row['hooks'])}")
+        for route in row.get("routes", []):
+            print(f"  route: {route}")
+        for key, value in row.items():
+            if key not in {"name", "version", "enabled", "builtin_core", "hooks", "routes"}:
+                print(f"  {key}: {', '.join(value)}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, config: GatewayConfig) -> int:
+    from gateway.app import create_app
+    from gateway.cli import print_json
+
+    create_app(config)  # parses every enabled plugin's table
+    print_json(config.redacted())
+    return 0

@@ -1,0 +1,266 @@
+"""Configuration: ``plugins.toml`` plus ``GATEWAY_*`` environment overrides.
+
+The file has a ``[gateway]`` table for the core and one ``[plugins.<name>]`` table per
+plugin. A plugin table's presence enables the plugin (``enabled = false`` inside it
+disables it); with no file at all, every installed plugin is enabled with its defaults.
+Secrets are never written in the file: a value may be ``{ env = "NAME" }`` or
+``{ file = "path" }``. Settings are parsed into pydantic models, so a bad value stops
+startup with one line naming the plugin and the key, and ``SecretStr`` keeps secrets out
+of every repr, log line and config view.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import ValidationError as PydanticValidationError
+
+from gateway.errors import StartupError
+
+M = TypeVar("M", bound=BaseModel)
+
+DEFAULT_CONFIG_NAME = "plugins.toml"
+ENV_PREFIX = "GATEWAY_"
+REDACTED = "**********"
+
+
+class GatewaySettings(BaseModel):
+    """The ``[gateway]`` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, description="Defaults to a SQLite file in data_dir (WAL)."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The URL senders use to reach this gateway (signatures are checked "
+        "against it, never against the Host header).",
+    )
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    run_worker: bool = Field(default=True, description="Run the job worker in-process.")
+    auto_migrate: bool | None = Field(
+        default=None, description="Apply migrations on serve; default: only on SQLite."
+    )
+    cors_origins: list[str] = Field(default_factory=list)
+    rate_limit_storage: str = "memory://"
+    debug_endpoints: bool = False
+    # Secrets the gateway owns: generated into data_dir when not configured.
+    session_secret: SecretStr | None = None
+    encryption_keys: list[SecretStr] = Field(default_factory=list)
+    cron_secret: SecretStr | None = None
+    setup_token: SecretStr | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = (self.data_dir / "gateway.db").resolve()
+        return f"sqlite://{path}?synchronous=NORMAL&busy_timeout=5000"
+
+
+class PluginSettings(BaseModel):
+    """Base for a plugin's settings model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _resolve_secret_refs(value: Any, base_dir: Path, missing: list[str], key: str) -> Any:
+    """Replace ``{env = ...}`` / ``{file = ...}`` tables by their value.
+
+    An unset variable or a missing file leaves the key out, so the model decides whether
+    the setting is required (an error naming the key) or optional (the plugin degrades).
+    """
+    if isinstance(value, dict) and set(value) in ({"env"}, {"file"}):
+        if "env" in value:
+            resolved = os.environ.get(str(value["env"]))
+            if resolved is None:
+                missing.append(f"{key} (environment variable {value['env']} is not set)")
+            return resolved
+        path = Path(str(value["file"]))
+        if not path.is_absolute():
+            path = base_dir / path
+        try:
+            return path.read_text().strip()
+        except OSError:
+            missing.append(f"{key} (file {path} cannot be read)")
+            return None
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            resolved = _resolve_secret_refs(v, base_dir, missing, f"{key}.{k}" if key else k)
+            if resolved is not None:
+                out[k] = resolved
+        return out
+    if isinstance(value, list):
+        items = [_resolve_secret_refs(v, base_dir, missing, key) for v in value]
+        return [v for v in items if v is not None]
+    return value
+
+
+def _first_error(plugin: str, exc: PydanticValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(table)"
+    # Never echo the rejected value: it may be a secret.
+    return f"plugin '{plugin}': key '{key}': {err['msg']}"
+
+
+class GatewayConfig:
+    """Everything loaded from the config file and the environment."""
+
+    def __init__(
+        self,
+        gateway: GatewaySettings,
+        plugin_tables: dict[str, dict[str, Any]] | None = None,
+        *,
+        path: Path | None = None,
+        allowlist: set[str] | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.path = path
+        self.base_dir = path.parent if path else Path.cwd()
+        self._tables = plugin_tables or {}
+        # None: no file, so every installed plugin is enabled.
+        self.allowlist = allowlist
+        self._parsed: dict[str, BaseModel] = {}
+        self.unresolved: dict[str, list[str]] = {}
+
+    # -- plugins -------------------------------------------------------------------
+
+    def is_enabled(self, name: str) -> bool:
+        return self.allowlist is None or name in self.allowlist
+
+    def plugin_table(self, name: str) -> dict[str, Any]:
+        return dict(self._tables.get(name, {}))
+
+    def plugin_config(self, name: str, model: type[M]) -> M:
+        """The ``[plugins.<name>]`` table parsed into ``model`` (cached per plugin).
+
+        :raises StartupError: naming the plugin and the first bad key.
+        """
+        cached = self._parsed.get(name)
+        if isinstance(cached, model):
+            return cached
+        missing: list[str] = []
+        raw = _resolve_secret_refs(self.plugin_table(name), self.base_dir, missing, "")
+        raw.pop("enabled", None)
+        try:
+            parsed = model.model_validate(raw)
+        except PydanticValidationError as exc:
+            detail = _first_error(name, exc)
+            if missing:
+                detail += f" [{'; '.join(missing)}]"
+            raise StartupError(detail) from None
+        self.unresolved[name] = missing
+        self._parsed[name] = parsed
+        return parsed
+
+    # -- views ---------------------------------------------------------------------
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as shown to humans: every secret replaced."""
+        gw = self.gateway.model_dump(mode="json")
+        for key, value in gw.items():
+            if value and key in {"session_secret", "cron_secret", "setup_token"}:
+                gw[key] = REDACTED
+            if key == "encryption_keys":
+                gw[key] = [REDACTED for _ in value]
+        gw["database_url"] = redact_url(self.gateway.resolved_database_url)
+        plugins = {}
+        for name, parsed in self._parsed.items():
+            plugins[name] = parsed.model_dump(mode="json")
+            for field, value in parsed:
+                if isinstance(value, SecretStr) and value is not None:
+                    plugins[name][field] = REDACTED
+        return {"gateway": gw, "plugins": plugins}
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a database URL."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", f":{REDACTED}@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field_name, field in GatewaySettings.model_fields.items():
+        env_name = ENV_PREFIX + field_name.upper()
+        if env_name not in environ:
+            continue
+        raw = environ[env_name]
+        annotation = str(field.annotation)
+        out[field_name] = (
+            [p.strip() for p in raw.split(",") if p.strip()]
+            if (annotation.startswith("list"))
+            else raw
+        )
+    return out
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """``--config``, else ``$GATEWAY_CONFIG``, else ``./plugins.toml`` if present."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("GATEWAY_CONFIG")
+    if env:
+        return Path(env)
+    default = Path.cwd() / DEFAULT_CONFIG_NAME
+    return default if default.exists() else None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    data: dict[str, Any] | None = None,
+) -> GatewayConfig:
+    """Load configuration from a TOML file (or a dict, for tests) plus the environment.
+
+    :raises StartupError: for an unreadable file, bad TOML or an invalid setting.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    cfg_path = None if data is not None else find_config_path(path)
+    if data is None:
+        data = {}
+        if cfg_path is not None:
+            try:
+                data = tomllib.loads(cfg_path.read_text())
+            except FileNotFoundError:
+                raise StartupError(f"config: file {cfg_path} does not exist") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise StartupError(f"config: {cfg_path} is not valid TOML: {exc}") from None
+    unknown_top = set(data) - {"gateway", "plugins"}
+    if unknown_top:
+        raise StartupError(f"config: unknown table '{sorted(unknown_top)[0]}'")
+    base_dir = cfg_path.parent if cfg_path else Path.cwd()
+    missing: list[str] = []
+    gateway_raw = _resolve_secret_refs(dict(data.get("gateway", {})), base_dir, missing, "")
+    gateway_raw.update(_env_overrides(environ))
+    try:
+        settings = GatewaySettings.model_validate(gateway_raw)
+    except PydanticValidationError as exc:
+        message = _first_error("gateway", exc).replace("plugin 'gateway'", "gateway")
+        raise StartupError(message) from None
+    if not settings.data_dir.is_absolute():
+        settings.data_dir = (base_dir / settings.data_dir).resolve()
+    plugin_tables = data.get("plugins", {})
+    if not isinstance(plugin_tables, dict) or not all(
+        isinstance(v, dict) for v in plugin_tables.values()
+    ):
+        raise StartupError("config: every entry under [plugins] must be a table")
+    allowlist = None
+    if "plugins" in data:
+        allowlist = {n for n, t in plugin_tables.items() if t.get("enabled", True) is not False}
+    return GatewayConfig(settings, plugin_tables, path=cfg_path, allowlist=allowlist)

@@ -1,0 +1,97 @@
+"""Identity models (Tortoise app ``identity``)."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+ROLES = ("owner", "admin", "member")
+
+
+class Team(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    time_zone = fields.CharField(max_length=64, default="UTC")
+    recording_retention_days = fields.IntField(default=90)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "teams"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=320, unique=True)
+    name = fields.CharField(max_length=200, default="")
+    password_hash = fields.CharField(max_length=255, null=True)
+    is_super_admin = fields.BooleanField(default=False)
+    is_active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+
+
+class Membership(Model):
+    id = fields.IntField(primary_key=True)
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
+        "identity.Team", related_name="memberships", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "identity.User", related_name="memberships", on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=16)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "memberships"
+        unique_together = (("team", "user"),)
+
+
+class ApiToken(Model):
+    """An API token. Only a SHA-256 of the token is stored. The prefix helps humans
+    tell tokens apart in listings."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "identity.User", related_name="api_tokens", on_delete=fields.CASCADE
+    )
+    prefix = fields.CharField(max_length=16, db_index=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    label = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_tokens"
+
+
+class PhoneNumber(Model):
+    """A phone number (E.164) a team answers. Routes inbound calls to the team."""
+
+    id = fields.IntField(primary_key=True)
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
+        "identity.Team", related_name="phone_numbers", on_delete=fields.CASCADE
+    )
+    number = fields.CharField(max_length=20, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "phone_numbers"
+
+
+class VoiceAgent(Model):
+    """A voice-agent id (at the agent provider) that belongs to a team."""
+
+    id = fields.IntField(primary_key=True)
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
+        "identity.Team", related_name="voice_agents", on_delete=fields.CASCADE
+    )
+    agent_id = fields.CharField(max_length=128, unique=True)
+    label = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "voice_agents"

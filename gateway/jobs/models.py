@@ -1,0 +1,3 @@
+"""jobs models (Tortoise app ``jobs``)."""
+
+from __future__ import annotations

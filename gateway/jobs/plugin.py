@@ -1,0 +1,1 @@
+"""Core plugin: runs the in-process job worker and the jobs API."""

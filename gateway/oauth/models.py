@@ -1,0 +1,3 @@
+"""oauth models (Tortoise app ``oauth``)."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Core plugin: mounts ``/api/integrations/...`` for every registered provider."""

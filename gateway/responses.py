@@ -1,0 +1,86 @@
+"""Error responses and request ids.
+
+Every error leaves the gateway as ``{"error": ..., "code": ...}``: our own exceptions,
+the framework's 404/405/413, and anything unhandled (logged with the request id, never
+shown).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from quart import Quart, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from gateway.errors import HTTP_STATUS_CODES, GatewayError
+from gateway.logs import request_id_var
+
+log = logging.getLogger("gateway.http")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    response = jsonify({"error": message, "code": code, **extra})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+def install(app: Quart) -> None:
+    """Register the request-id hooks and the error handlers on ``app``."""
+
+    @app.before_request
+    async def assign_request_id() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        rid = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = rid
+        request_id_var.set(rid)
+
+    @app.after_request
+    async def echo_request_id(response: Response) -> Response:
+        rid = getattr(g, "request_id", None) or request_id_var.get()
+        if rid:
+            response.headers[REQUEST_ID_HEADER] = rid
+        return response
+
+    @app.errorhandler(GatewayError)
+    async def handle_gateway_error(exc: GatewayError) -> Response:
+        response = jsonify(exc.body())
+        response.status_code = exc.status
+        for name, value in exc.headers.items():
+            response.headers[name] = value
+        return response
+
+    @app.errorhandler(HTTPException)
+    async def handle_http_exception(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        code = HTTP_STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "ERROR")
+        message = {
+            404: "Resource not found",
+            405: "Method not allowed",
+            413: "Request body is too large",
+        }.get(status, exc.name)
+        response = error_response(status, code, message)
+        if status == 405:
+            allowed = getattr(exc, "valid_methods", None)
+            if allowed:
+                response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+
+    @app.errorhandler(Exception)
+    async def handle_unexpected(exc: Exception) -> Response:
+        # The traceback goes to the log (with the request id), never to the client.
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return error_response(500, "INTERNAL_ERROR", "Internal server error")

@@ -1,0 +1,3 @@
+"""webhooks models (Tortoise app ``webhooks``)."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Core plugin: mounts ``/api/webhooks/...`` for every registered webhook source."""

@@ -1,0 +1,178 @@
+"""The contract between the gateway core and its plugins.
+
+Every hook is called by the core with keyword arguments only, so an implementation may
+accept any subset of the arguments listed here and keeps working when a spec grows a new
+argument. Every implementation may be a plain function or an ``async def``: the core
+awaits each result through one helper (:func:`gateway.plugins.await_me_maybe`). For that
+reason no hook uses ``firstresult``; where "the first result wins" the core walks the
+results itself and skips ``None``.
+
+Plugins write ``from gateway import hookimpl`` and decorate module-level functions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pluggy import HookimplMarker, HookspecMarker
+
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from quart import Quart, Request
+
+    from gateway.config import GatewayConfig
+
+hookspec = HookspecMarker("gateway")
+hookimpl = HookimplMarker("gateway")
+
+
+# --- storage ------------------------------------------------------------------------
+
+
+@hookspec
+def register_models(config: GatewayConfig) -> Any:
+    """Contribute Tortoise ORM apps (models and their migrations).
+
+    Called once at startup, before the database is opened and before migrations run.
+
+    :param config: the loaded :class:`gateway.config.GatewayConfig`.
+    :return: a mapping ``{app_label: {"models": [module, ...], "migrations": "pkg"}}``
+        (the shape of one entry of Tortoise's ``apps`` setting), or ``None``. Results of
+        all plugins are merged; an app label used twice stops startup.
+
+    Models may reference the core's models as ``"identity.Team"``; a migration that does
+    must list the core migration it needs in its ``dependencies``.
+    """
+
+
+# --- OAuth --------------------------------------------------------------------------
+
+
+@hookspec
+def register_oauth_providers(config: GatewayConfig) -> Any:
+    """Describe the OAuth providers this plugin connects teams to.
+
+    Called once at startup. The core builds ``/api/integrations/<name>/connect``,
+    ``/callback`` and ``/disconnect`` for every provider returned, and owns the state,
+    PKCE, token storage, refresh and revocation. A plugin only describes.
+
+    :param config: the loaded gateway configuration; read your own settings with
+        ``config.plugin_config(<your name>, <your settings model>)``.
+    :return: a list of :class:`gateway.oauth.OAuthProvider` (or ``None``). Results of all
+        plugins are concatenated; a provider name used twice stops startup.
+    """
+
+
+# --- webhooks -----------------------------------------------------------------------
+
+
+@hookspec
+def register_webhook_sources(config: GatewayConfig) -> Any:
+    """Describe the signed webhook endpoints this plugin receives.
+
+    Called once at startup. The core mounts each source under ``/api/webhooks/`` and
+    runs it through size limit, signature check, parsing, deduplication and the durable
+    job queue, in that order.
+
+    :param config: the loaded gateway configuration.
+    :return: a list of :class:`gateway.webhooks.WebhookSource` (or ``None``). Results are
+        concatenated; a route or source name used twice stops startup.
+    """
+
+
+@hookspec
+def register_event_handlers(config: GatewayConfig) -> Any:
+    """Ask to be told about stored events.
+
+    Called once at startup. Every handler becomes its own job for every matching event,
+    so one failing handler never blocks or repeats another.
+
+    :param config: the loaded gateway configuration.
+    :return: a list of :class:`gateway.events.EventHandler` (or ``None``). Results are
+        concatenated; a handler name used twice stops startup.
+    """
+
+
+# --- scheduling ---------------------------------------------------------------------
+
+
+@hookspec
+def register_scheduled_tasks(config: GatewayConfig) -> Any:
+    """Describe periodic tasks.
+
+    Called once at startup. The core mounts ``/api/cron/<name>`` (GET and POST, guarded
+    by the cron secret) and runs the built-in ticker; each schedule window runs once.
+
+    :param config: the loaded gateway configuration.
+    :return: a list of :class:`gateway.scheduling.ScheduledTask` (or ``None``). Results
+        are concatenated; a task name used twice stops startup.
+    """
+
+
+# --- HTTP ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_routes(app: Quart, config: GatewayConfig) -> Any:
+    """Contribute extra HTTP routes.
+
+    Called once while the app is created, before it serves.
+
+    :param app: the Quart application (read ``app.extensions``; do not register blueprints
+        on it yourself).
+    :param config: the loaded gateway configuration.
+    :return: a Quart ``Blueprint`` or a list of them (or ``None``). The core registers
+        them; a blueprint name or a URL rule used twice stops startup.
+    """
+
+
+@hookspec
+def authenticate(request: Request, config: GatewayConfig) -> Any:
+    """Identify who sent a request.
+
+    Called at most once per request, when a route needs a principal. Implementations run
+    in registration order; the first one that returns a value other than ``None`` wins,
+    the rest are not awaited.
+
+    :param request: the current Quart request (headers and cookies; do not read the body).
+    :param config: the loaded gateway configuration.
+    :return: a :class:`gateway.auth.Principal`, or ``None`` when these credentials are
+        not yours. Raise :class:`gateway.errors.Unauthorized` when they are yours but bad
+        (expired, tampered): that ends authentication with a 401.
+    """
+
+
+@hookspec
+def lookup_contact(team: Any, phone: str, config: GatewayConfig) -> Any:
+    """Find who is calling, for the personalization hot path.
+
+    Called per inbound call under a deadline; implementations that miss it are ignored.
+    The first result other than ``None`` (in registration order) wins.
+
+    :param team: the :class:`gateway.identity.models.Team` that owns the called number.
+    :param phone: the caller's number in E.164.
+    :param config: the loaded gateway configuration.
+    :return: a dict of contact details (``name``, ``email``, ``company``, ...) or ``None``.
+    """
+
+
+# --- lifecycle ----------------------------------------------------------------------
+
+
+@hookspec
+def startup(app: Quart, config: GatewayConfig) -> None:
+    """Run once when the app starts serving, after the database is open.
+
+    :param app: the Quart application; keep plugin state in ``app.extensions[<name>]``.
+    :param config: the loaded gateway configuration.
+    :return: nothing. An exception stops startup.
+    """
+
+
+@hookspec
+def shutdown(app: Quart, config: GatewayConfig) -> None:
+    """Run once when the app stops serving, before the database is closed.
+
+    :param app: the Quart application.
+    :param config: the loaded gateway configuration.
+    :return: nothing. Exceptions are logged and do not stop other plugins' shutdown.
+    """

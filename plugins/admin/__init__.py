@@ -1,0 +1,1 @@
+"""Admin plugin: one-time super-admin setup and the protected debug endpoint."""

@@ -1,0 +1,1 @@
+"""Twilio Voice plugin: signed voice, status and recording webhooks."""

@@ -1,0 +1,142 @@
+"""The app factory, health endpoints, request ids and the error shape."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Blueprint
+
+from gateway import hookimpl
+
+
+class BoomPlugin:
+    SECRET = "planted-secret-value-1234567890"
+
+    @hookimpl
+    def register_routes(self, app, config):
+        bp = Blueprint("boom", __name__)
+
+        @bp.get("/boom")
+        async def boom():
+            raise RuntimeError(f"kaboom with {self.SECRET}")
+
+        @bp.post("/echo")
+        async def echo():
+            return {"size": len(await __import__("quart").request.get_data())}
+
+        return bp
+
+
+async def test_healthz_and_readyz_on_each_database(any_app):
+    client = any_app.test_client()
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert (await response.get_json()) == {"status": "ok"}
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert (await response.get_json())["status"] == "ready"
+
+
+async def test_readyz_is_503_when_database_is_gone(app):
+    from tortoise import connections
+
+    await connections.get("default").close()
+    gw = app.extensions["gateway"]
+
+    async def broken_ping() -> float:
+        raise ConnectionError("database went away")
+
+    gw.db.ping = broken_ping
+    response = await app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert (await response.get_json())["code"] == "SERVICE_UNAVAILABLE"
+
+
+async def test_every_response_carries_a_request_id(client):
+    response = await client.get("/healthz")
+    assert len(response.headers["X-Request-Id"]) == 32
+    response = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert response.headers["X-Request-Id"] == "abc-123"
+    # A value that could forge log lines is replaced, not echoed.
+    response = await client.get("/healthz", headers={"X-Request-Id": "bad id INFO forged"})
+    assert response.headers["X-Request-Id"] != "bad id INFO forged"
+
+
+async def test_404_and_405_use_the_error_shape(client):
+    response = await client.get("/no/such/route")
+    assert response.status_code == 404
+    assert (await response.get_json()) == {"error": "Resource not found", "code": "NOT_FOUND"}
+    response = await client.delete("/healthz")
+    assert response.status_code == 405
+    assert (await response.get_json())["code"] == "METHOD_NOT_ALLOWED"
+    assert "GET" in response.headers["Allow"]
+
+
+async def test_413_uses_the_error_shape(make_app):
+    app = await make_app(extra_plugins=[("boom", BoomPlugin())], max_body_bytes=1000)
+    client = app.test_client()
+    ok = await client.post("/echo", data=b"x" * 1000)
+    assert ok.status_code == 200
+    response = await client.post("/echo", data=b"x" * 1001)
+    assert response.status_code == 413
+    assert (await response.get_json()) == {
+        "error": "Request body is too large",
+        "code": "PAYLOAD_TOO_LARGE",
+    }
+
+
+async def test_unhandled_error_is_500_without_traceback_or_secret(make_app, caplog):
+    caplog.set_level(logging.INFO)
+    app = await make_app(
+        extra_plugins=[("boom", BoomPlugin())],
+        plugins={"boom": {}},
+    )
+    response = await app.test_client().get("/boom", headers={"X-Request-Id": "req-500"})
+    assert response.status_code == 500
+    body = await response.get_data(as_text=True)
+    assert '"code":"INTERNAL_ERROR"' in body.replace(" ", "")
+    assert "Traceback" not in body and "kaboom" not in body
+    assert BoomPlugin.SECRET not in body
+    # Logged with its request id ...
+    records = [r for r in caplog.records if r.name == "gateway.http"]
+    assert records and records[0].request_id == "req-500"
+
+
+async def test_known_secret_never_reaches_logs(make_app, caplog, monkeypatch):
+    """A secret configured for a plugin is blanked even when code logs it by mistake."""
+    from pydantic import SecretStr
+
+    from gateway.config import PluginSettings
+
+    secret = "tok_live_do-not-log-me-42"
+    monkeypatch.setenv("PLANTED_SECRET", secret)
+
+    class Settings(PluginSettings):
+        api_key: SecretStr
+
+    class Leaky:
+        @hookimpl
+        def register_routes(self, app, config):
+            settings = config.plugin_config("leaky", Settings)
+            bp = Blueprint("leaky", __name__)
+
+            @bp.get("/leak")
+            async def leak():
+                logging.getLogger("leaky").warning(
+                    "calling with key=%s", settings.api_key.get_secret_value()
+                )
+                raise RuntimeError(f"failed with {settings.api_key.get_secret_value()}")
+
+            return bp
+
+    caplog.set_level(logging.INFO)
+    app = await make_app(
+        extra_plugins=[("leaky", Leaky())],
+        plugins={"leaky": {"api_key": {"env": "PLANTED_SECRET"}}},
+    )
+    response = await app.test_client().get("/leak")
+    assert response.status_code == 500
+    assert secret not in await response.get_data(as_text=True)
+    assert caplog.records, "the leak route should have logged"
+    assert secret not in caplog.text
+    assert "**********" in caplog.text
