@@ -20,7 +20,12 @@ from gateway.config import load_config
 from gateway.errors import StartupError
 
 # Modules that add subcommands: each has ``add_commands(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ("gateway.cli_core",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "gateway.cli_core",
+    "gateway.identity.cli",
+    "gateway.oauth.cli",
+    "gateway.jobs.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
