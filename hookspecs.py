@@ -99,8 +99,10 @@ def register_event_handlers(config: GatewayConfig) -> Any:
 def register_scheduled_tasks(config: GatewayConfig) -> Any:
     """Describe periodic tasks.
 
-    Called once at startup. The core mounts ``/api/cron/<name>`` (GET and POST, guarded
-    by the cron secret) and runs the built-in ticker; each schedule window runs once.
+    Called once while the app is created; names must be unique across plugins. The
+    scheduling subsystem serves each task at ``/api/cron/<name>`` (GET and POST, guarded by
+    the cron secret) and from its ticker, running each schedule window once. Until that
+    subsystem lands, registered tasks are validated and listed by ``gateway plugins``.
 
     :param config: the loaded gateway configuration.
     :return: a list of :class:`gateway.scheduling.ScheduledTask` (or ``None``). Results
@@ -160,17 +162,25 @@ def lookup_contact(team: Any, phone: str, config: GatewayConfig) -> Any:
 
 @hookspec
 def startup(app: Quart, config: GatewayConfig) -> None:
-    """Run once when the app starts serving, after the database is open.
+    """Start background work and open plugin resources.
+
+    Called once per process when the app starts serving (Quart's ``before_serving``),
+    after the database is open and migrated and the shared HTTP session exists, in
+    pluggy's call order. May be ``async def``; each implementation is awaited before the
+    next runs.
 
     :param app: the Quart application; keep plugin state in ``app.extensions[<name>]``.
     :param config: the loaded gateway configuration.
-    :return: nothing. An exception stops startup.
+    :return: nothing. An exception stops startup (the server does not start).
     """
 
 
 @hookspec
 def shutdown(app: Quart, config: GatewayConfig) -> None:
-    """Run once when the app stops serving, before the database is closed.
+    """Stop background work and release plugin resources.
+
+    Called once per process when the app stops serving (Quart's ``after_serving``), before
+    the shared HTTP session and the database are closed. May be ``async def``.
 
     :param app: the Quart application.
     :param config: the loaded gateway configuration.

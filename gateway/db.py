@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.executor import MigrationExecutor
 
 from gateway.config import GatewayConfig
@@ -112,6 +113,10 @@ class Database:
         if cls._refs == 0:
             await Tortoise.close_connections()
             cls._config = None
+            # Tortoise caches compiled queries per connection *name*, not per dialect, so a
+            # process that reopens "default" on another back end (tests, `gateway check`
+            # after a switch) would reuse SQLite placeholders on PostgreSQL.
+            EXECUTOR_CACHE.clear()
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied."""

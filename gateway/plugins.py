@@ -108,7 +108,8 @@ def build_plugin_manager(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise StartupError(f"plugin '{exc.plugin_name}': {exc}") from None
+        name = pm.get_name(exc.plugin) or "?"
+        raise StartupError(f"plugin '{name}': {exc}") from None
     if os.environ.get("GATEWAY_TRACE_HOOKS"):
         pm.trace.root.setwriter(lambda msg: log.info("hook trace: %s", msg.rstrip()))
         pm.enable_tracing()

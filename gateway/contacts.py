@@ -1,0 +1,48 @@
+"""Caller lookup for the personalization hot path: ask every ``lookup_contact``
+implementation, in call order, within one deadline; the first answer wins."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from quart import Quart
+
+from gateway.plugins import await_me_maybe, call_impl, hook_impls
+
+log = logging.getLogger("gateway.contacts")
+
+DEFAULT_DEADLINE_S = 0.8
+
+
+async def lookup_contact(
+    app: Quart, team: Any, phone: str, deadline: float = DEFAULT_DEADLINE_S
+) -> dict[str, Any] | None:
+    """The first non-``None`` contact for ``phone``, or ``None``.
+
+    The deadline covers all implementations together: a slow CRM is skipped (and logged)
+    rather than holding up the call.
+    """
+    gw = app.extensions["gateway"]
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + deadline
+    for impl in hook_impls(gw.pm, "lookup_contact"):
+        remaining = ends_at - loop.time()
+        if remaining <= 0:
+            log.warning("contact lookup deadline reached before plugin '%s'", impl.plugin_name)
+            break
+        try:
+            result = await asyncio.wait_for(
+                await_me_maybe(call_impl(impl, team=team, phone=phone, config=gw.config)),
+                remaining,
+            )
+        except TimeoutError:
+            log.warning("contact lookup by plugin '%s' missed the deadline", impl.plugin_name)
+            continue
+        except Exception:  # one CRM failing must not fail the call
+            log.exception("contact lookup by plugin '%s' failed", impl.plugin_name)
+            continue
+        if result is not None:
+            return dict(result)
+    return None

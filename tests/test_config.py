@@ -1,0 +1,124 @@
+"""Configuration: the file, environment overrides, secret references, redaction, and
+the secrets the gateway generates for itself."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+from pydantic import SecretStr
+
+from gateway.config import PluginSettings, load_config
+from gateway.errors import StartupError
+from gateway.secrets import load_owned_secrets
+
+
+class DemoSettings(PluginSettings):
+    api_key: SecretStr
+    region: str = "us"
+    retries: int = 3
+
+
+def test_no_file_enables_every_plugin_and_defaults_to_sqlite(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(environ={})
+    assert config.path is None
+    assert config.allowlist is None and config.is_enabled("anything")
+    assert config.gateway.resolved_database_url.startswith(f"sqlite://{tmp_path}/data/gateway.db")
+
+
+def test_plugin_tables_are_an_allowlist(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text("[plugins.alpha]\n[plugins.beta]\nenabled = false\n")
+    config = load_config(path, environ={})
+    assert config.is_enabled("alpha")
+    assert not config.is_enabled("beta")
+    assert not config.is_enabled("gamma")
+
+
+def test_environment_overrides_the_gateway_table(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text('[gateway]\npublic_url = "https://file.example"\nlog_format = "text"\n')
+    config = load_config(
+        path,
+        environ={
+            "GATEWAY_PUBLIC_URL": "https://env.example",
+            "GATEWAY_LOG_FORMAT": "json",
+            "GATEWAY_CORS_ORIGINS": "https://a.example, https://b.example",
+        },
+    )
+    assert config.gateway.public_url == "https://env.example"
+    assert config.gateway.log_format == "json"
+    assert config.gateway.cors_origins == ["https://a.example", "https://b.example"]
+    # data_dir is resolved next to the config file, not the working directory.
+    assert config.gateway.data_dir == (tmp_path / "data").resolve()
+
+
+def test_secrets_by_env_and_file_reference(tmp_path, monkeypatch):
+    (tmp_path / "key.txt").write_text("from-a-file-123456\n")
+    path = tmp_path / "plugins.toml"
+    path.write_text(
+        '[plugins.demo]\napi_key = { file = "key.txt" }\n'
+        '[plugins.other]\napi_key = { env = "DEMO_KEY" }\n'
+    )
+    monkeypatch.setenv("DEMO_KEY", "from-the-env-654321")
+    config = load_config(path)
+    assert config.plugin_config("demo", DemoSettings).api_key.get_secret_value() == (
+        "from-a-file-123456"
+    )
+    other = config.plugin_config("other", DemoSettings)
+    assert other.api_key.get_secret_value() == "from-the-env-654321"
+    assert "from-the-env" not in repr(other)
+    shown = json.dumps(config.redacted())
+    assert "from-a-file" not in shown and "from-the-env" not in shown
+
+
+def test_missing_or_invalid_setting_names_plugin_and_key(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text('[plugins.demo]\napi_key = { env = "NOT_SET_ANYWHERE" }\n')
+    with pytest.raises(StartupError) as info:
+        load_config(path, environ={}).plugin_config("demo", DemoSettings)
+    message = str(info.value)
+    assert "plugin 'demo'" in message and "'api_key'" in message
+    assert "NOT_SET_ANYWHERE" in message and "\n" not in message
+
+    path.write_text('[plugins.demo]\napi_key = "x"\nretries = "many"\n')
+    with pytest.raises(StartupError, match=r"plugin 'demo': key 'retries'"):
+        load_config(path, environ={}).plugin_config("demo", DemoSettings)
+
+    path.write_text('[plugins.demo]\napi_key = "x"\nretrys = 3\n')
+    with pytest.raises(StartupError, match=r"plugin 'demo': key 'retrys'"):
+        load_config(path, environ={}).plugin_config("demo", DemoSettings)
+
+
+def test_bad_gateway_setting_and_bad_toml_are_one_line_errors(tmp_path):
+    path = tmp_path / "plugins.toml"
+    path.write_text('[gateway]\nlog_format = "xml"\n')
+    with pytest.raises(StartupError, match=r"^gateway: key 'log_format'"):
+        load_config(path, environ={})
+    path.write_text("[gateway\n")
+    with pytest.raises(StartupError, match="not valid TOML"):
+        load_config(path, environ={})
+    with pytest.raises(StartupError, match="does not exist"):
+        load_config(tmp_path / "missing.toml", environ={})
+
+
+def test_owned_secrets_are_generated_once_owner_only(tmp_path):
+    config = load_config(data={"gateway": {"data_dir": str(tmp_path)}}, environ={})
+    first = load_owned_secrets(config)
+    path = tmp_path / "secrets.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = load_owned_secrets(config)
+    assert first == again  # stable across restarts
+    assert len(first.encryption_keys) == 1 and len(first.cron_secret) >= 32
+    assert first.cron_secret not in repr(first)
+
+
+def test_configured_secrets_win_over_generated(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRON", "configured-cron-secret-value")
+    config = load_config(
+        data={"gateway": {"data_dir": str(tmp_path), "cron_secret": {"env": "CRON"}}}
+    )
+    assert load_owned_secrets(config).cron_secret == "configured-cron-secret-value"
+    assert "configured-cron" not in json.dumps(config.redacted())
