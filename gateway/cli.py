@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from importlib import import_module
@@ -44,9 +43,6 @@ def run_async(fn: Callable[..., Awaitable[int | None]], *args: Any) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.config:
-        # Subprocesses (Hypercorn workers, the job worker) read the same file.
-        os.environ["GATEWAY_CONFIG"] = os.path.abspath(args.config)
     try:
         config = load_config(args.config)
         from gateway.logs import configure_logging

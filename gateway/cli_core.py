@@ -77,6 +77,9 @@ def cmd_serve(args: argparse.Namespace, config: GatewayConfig) -> int:
     from hypercorn.config import Config
     from hypercorn.run import run
 
+    if config.path is not None:
+        # Hypercorn's workers build their own app from the same file.
+        os.environ["GATEWAY_CONFIG"] = str(config.path.resolve())
     if args.no_worker:
         os.environ["GATEWAY_RUN_WORKER"] = "false"
         config.gateway.run_worker = False
