@@ -128,8 +128,9 @@ async def make_app(
         start: bool = True,
         **gateway: Any,
     ) -> Any:
-        url = gateway.pop("database_url", None) or database_url(db)
-        if db == "postgres":
+        explicit_url = gateway.pop("database_url", None)
+        url = explicit_url or database_url(db)
+        if db == "postgres" and not explicit_url:
             pg_urls.add(url)
         settings = {
             "data_dir": str(tmp_path / "data"),

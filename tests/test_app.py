@@ -37,19 +37,24 @@ async def test_healthz_and_readyz_on_each_database(any_app):
     assert (await response.get_json())["status"] == "ready"
 
 
-async def test_readyz_is_503_when_database_is_gone(app):
-    from tortoise import connections
+async def test_readyz_is_503_when_database_is_gone(make_app, pg_database):
+    """A real outage: the gateway's database is dropped under it (PostgreSQL terminates
+    its connections); /healthz stays up, /readyz says 503."""
+    import uuid
 
-    await connections.get("default").close()
-    gw = app.extensions["gateway"]
+    from tests.conftest import _pg_admin
 
-    async def broken_ping() -> float:
-        raise ConnectionError("database went away")
-
-    gw.db.ping = broken_ping
-    response = await app.test_client().get("/readyz")
+    name = f"gwdown_{uuid.uuid4().hex[:10]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    url = pg_database.rsplit("/", 1)[0] + f"/{name}"
+    app = await make_app(db="postgres", database_url=url)
+    client = app.test_client()
+    assert (await client.get("/readyz")).status_code == 200
+    await _pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+    response = await client.get("/readyz")
     assert response.status_code == 503
     assert (await response.get_json())["code"] == "SERVICE_UNAVAILABLE"
+    assert (await client.get("/healthz")).status_code == 200
 
 
 async def test_every_response_carries_a_request_id(client):
