@@ -190,49 +190,10 @@ def cmd_check(args: argparse.Namespace, config: GatewayConfig) -> int:
 
 
 def plugin_report(config: GatewayConfig) -> list[dict[str, Any]]:
-    """Every installed plugin: version, enabled, hooks, routes, registered names."""
-    from importlib.metadata import entry_points
+    from gateway.app import create_app
+    from gateway.introspect import plugin_report as report_for
 
-    from gateway.app import REGISTRIES, create_app, get_gateway
-    from gateway.plugins import ENTRY_POINT_GROUP
-
-    app = create_app(config)
-    gw = get_gateway(app)
-    routes: dict[str, list[str]] = {}
-    owners = app.extensions.get("gateway_routes", {})
-    for rule in app.url_map.iter_rules():
-        bp_name = rule.endpoint.split(".", 1)[0]
-        plugin = owners.get(bp_name)
-        if plugin:
-            methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
-            routes.setdefault(plugin, []).append(f"{','.join(methods)} {rule.rule}")
-    report = []
-    for name, info in gw.pm.gateway_info.items():
-        module = info.module
-        hooks = sorted(
-            h.name for h in gw.pm.get_hookcallers(module) or [] if not h.name.startswith("_")
-        )
-        registered = {
-            kind: sorted(n for n, (p, _i) in gw.registries[hook].items() if p == name)
-            for hook, kind in REGISTRIES.items()
-        }
-        report.append(
-            {
-                "name": name,
-                "version": info.version,
-                "enabled": True,
-                "builtin_core": info.builtin,
-                "hooks": hooks,
-                "routes": sorted(routes.get(name, [])),
-                **{k: v for k, v in registered.items() if v},
-            }
-        )
-    enabled = {r["name"] for r in report}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in enabled:
-            version = getattr(getattr(ep, "dist", None), "version", None)
-            report.append({"name": ep.name, "version": version, "enabled": False})
-    return report
+    return report_for(create_app(config), include_disabled=True)
 
 
 def cmd_plugins(args: argparse.Namespace, config: GatewayConfig) -> int:

@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "gateway.plugins"
 # always on and are not listed in plugins.toml.
 CORE_PLUGINS: tuple[str, ...] = (
     "gateway.health",
+    "gateway.introspect",
     "gateway.auth.plugin",
     "gateway.oauth.plugin",
     "gateway.webhooks.plugin",
