@@ -50,7 +50,6 @@ class Gateway:
     db: dbmod.Database
     registries: dict[str, dict[str, tuple[str, Any]]] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None
-    warnings: list[str] = field(default_factory=list)
 
     def registry(self, hook_name: str) -> dict[str, Any]:
         """``{name: item}`` of one ``register_*`` hook."""
@@ -60,10 +59,13 @@ class Gateway:
         """Call a runtime hook on every plugin, awaited, with ``config`` supplied."""
         return await call_each(self.pm, hook_name, config=self.config, **kwargs)
 
+    @property
+    def warnings(self) -> list[str]:
+        return self.config.warnings
+
     def warn(self, message: str) -> None:
         """A startup warning: logged, and shown by ``gateway check``."""
-        self.warnings.append(message)
-        log.warning("%s", message)
+        self.config.warn(message)
 
 
 def get_gateway(app: Quart | None = None) -> Gateway:

@@ -11,6 +11,7 @@ of every repr, log line and config view.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -131,6 +132,14 @@ class GatewayConfig:
         self.allowlist = allowlist
         self._parsed: dict[str, BaseModel] = {}
         self.unresolved: dict[str, list[str]] = {}
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        """Record a startup warning (logged now; repeated by ``gateway check``/``serve``),
+        e.g. a plugin whose third-party credentials are missing."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+            logging.getLogger("gateway.config").warning("%s", message)
 
     # -- plugins -------------------------------------------------------------------
 

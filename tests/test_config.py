@@ -122,3 +122,32 @@ def test_configured_secrets_win_over_generated(tmp_path, monkeypatch):
     )
     assert load_owned_secrets(config).cron_secret == "configured-cron-secret-value"
     assert "configured-cron" not in json.dumps(config.redacted())
+
+
+def test_plugins_report_startup_warnings_through_config(tmp_path, capsys):
+    """A plugin missing a third party's credentials warns at startup (and `gateway
+    check` repeats it) instead of failing or silently accepting input."""
+    from gateway.cli import main
+    from tests.test_plugins import make_dist
+
+    site = tmp_path / "site"
+    site.mkdir()
+    source = """
+        from gateway import hookimpl
+
+        @hookimpl
+        def register_routes(app, config):
+            config.warn("plugin 'needs_token': auth_token is not set; its routes answer 401")
+    """
+    make_dist(site, "needs-token", {"needs_token_mod": source}, {"needs_token": "needs_token_mod"})
+    import sys
+
+    sys.path.insert(0, str(site))
+    try:
+        path = tmp_path / "plugins.toml"
+        path.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n[plugins.needs_token]\n')
+        assert main(["--config", str(path), "check"]) == 0
+    finally:
+        sys.path.remove(str(site))
+    out = capsys.readouterr().out
+    assert "warning: plugin 'needs_token': auth_token is not set" in out
