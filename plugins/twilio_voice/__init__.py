@@ -1,1 +1,76 @@
-"""Twilio Voice plugin: signed voice, status and recording webhooks."""
+"""Twilio Voice plugin: signed voice, status and recording webhooks.
+
+- ``POST /api/webhooks/twilio/voice``: records the call and answers TwiML that connects
+  the caller to the team's voice agent.
+- ``POST /api/webhooks/twilio/status``: call progress, in any order, deduplicated.
+- ``POST /api/webhooks/twilio/recording``: recording progress; a job downloads the file.
+
+Every route checks ``X-Twilio-Signature`` against the configured public URL before
+anything is parsed. See docs/plugins/twilio_voice.md.
+"""
+
+from __future__ import annotations
+
+from gateway import hookimpl
+from gateway.config import GatewayConfig
+from gateway.events import EventHandler
+from gateway.identity.models import PhoneNumber
+from gateway.webhooks.source import WebhookRequest, WebhookSource
+from plugins.twilio_voice import params, recording, settings, status, voice
+from plugins.twilio_voice.media import Downloader
+from plugins.twilio_voice.verify import Accounts, Verifier
+
+# Twilio's forms are a few hundred bytes; nothing legitimate comes close to this.
+MAX_BODY = 64 * 1024
+
+
+async def _number_team_id(req: WebhookRequest) -> int | None:
+    number = params.team_number(req.form)
+    row = await PhoneNumber.filter(number=number).first() if number else None
+    return row.team_id if row else None
+
+
+@hookimpl
+def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
+    cfg = settings.load(config)
+    accounts = Accounts(cfg)
+    by_number = Verifier(accounts, _number_team_id)
+    return [
+        WebhookSource(
+            name="twilio_voice.voice",
+            path="twilio/voice",
+            verify=by_number,
+            parse=voice.parse,
+            apply=voice.apply,
+            respond=voice.make_respond(cfg),
+            max_body_bytes=MAX_BODY,
+        ),
+        WebhookSource(
+            name="twilio_voice.status",
+            path="twilio/status",
+            verify=by_number,
+            parse=status.parse,
+            apply=status.apply,
+            max_body_bytes=MAX_BODY,
+        ),
+        WebhookSource(
+            name="twilio_voice.recording",
+            path="twilio/recording",
+            verify=Verifier(accounts, recording.call_team_id),
+            parse=recording.parse,
+            apply=recording.apply,
+            max_body_bytes=MAX_BODY,
+        ),
+    ]
+
+
+@hookimpl
+def register_event_handlers(config: GatewayConfig) -> list[EventHandler]:
+    cfg = settings.load(config)
+    return [
+        EventHandler(
+            name="twilio_voice.download_recording",
+            event_types=(recording.EVENT_TYPE,),
+            handler=Downloader(cfg, Accounts(cfg)),
+        )
+    ]
