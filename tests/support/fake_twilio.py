@@ -84,9 +84,9 @@ class FakeTwilioMedia:
         name = request.match_info["name"]
         rec_sid, _, ext = name.partition(".")
         if rec_sid in self.failures:
-            return web.json_response(
-                {"status": self.failures[rec_sid]}, status=self.failures[rec_sid]
-            )
+            status = self.failures[rec_sid]
+            headers = {"Retry-After": "7"} if status == 429 else None
+            return web.json_response({"status": status}, status=status, headers=headers)
         if rec_sid in self.redirects:
             raise web.HTTPFound(self.redirects[rec_sid])
         if rec_sid in self.slow:
@@ -132,12 +132,12 @@ class FakeTwilioMedia:
 class OtherHost:
     """Any server that is not Twilio: it records whether anyone came."""
 
-    hits: list[str] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
     base_url: str = ""
     _runner: Any = None
 
     async def _any(self, request: web.Request) -> web.Response:
-        self.hits.append(request.path)
+        self.hits.append(Hit(request.path, request.headers.get("Authorization")))
         return web.Response(body=b"not a recording", content_type="audio/x-wav")
 
     async def start(self) -> OtherHost:
