@@ -52,6 +52,9 @@ class GatewaySettings(BaseModel):
     )
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_storage: str = "memory://"
+    trusted_proxy_hops: int = Field(
+        default=0, ge=0, description="Proxies in front that append to X-Forwarded-For."
+    )
     debug_endpoints: bool = False
     # Secrets the gateway owns: generated into data_dir when not configured.
     session_secret: SecretStr | None = None

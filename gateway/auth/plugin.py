@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Request, current_app
 
+from gateway import ratelimit
 from gateway.auth.principal import Principal
 from gateway.auth.tokens import TOKEN_PREFIX, find_active_token
 from gateway.config import GatewayConfig
@@ -34,3 +37,8 @@ async def authenticate(request: Request, config: GatewayConfig) -> Principal | N
     return Principal(
         user_id=user.id, email=user.email, is_super_admin=user.is_super_admin, via="token"
     )
+
+
+@hookimpl
+async def shutdown(app: Any, config: GatewayConfig) -> None:
+    await ratelimit.close(app)
