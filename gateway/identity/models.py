@@ -26,6 +26,9 @@ class User(Model):
     password_hash = fields.CharField(max_length=255, null=True)
     is_super_admin = fields.BooleanField(default=False)
     is_active = fields.BooleanField(default=True)
+    # Signed into every session cookie: bumping it (logout, password change) ends all of
+    # the user's browser sessions at once, without a server-side session table.
+    session_version = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

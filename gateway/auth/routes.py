@@ -1,0 +1,76 @@
+"""``/api/auth``: log in with e-mail and password (sets the session cookie), log out,
+and ``me`` (who am I, in which teams)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, current_app, jsonify, request
+
+from gateway import ratelimit
+from gateway.auth.passwords import hash_password, needs_rehash, verify_password
+from gateway.auth.principal import require_principal
+from gateway.auth.sessions import clear_cookie, end_all_sessions, issue_cookie, session_user
+from gateway.errors import GatewayError, Unauthorized
+from gateway.identity import validation as v
+from gateway.identity.models import Team, User
+from gateway.identity.service import user_json
+
+bp = Blueprint("gateway_auth", __name__, url_prefix="/api/auth")
+
+LOGIN_PER_CLIENT = "10/minute"
+LOGIN_PER_EMAIL = "5/minute"
+
+
+@bp.post("/login")
+async def login() -> Response:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Counted before the body is even parsed: guessing costs a hit whatever it sends.
+    await ratelimit.hit(app, "login", ratelimit.client_key(request), LOGIN_PER_CLIENT)
+    body = await v.json_body()
+    password = body.get("password")
+    if not isinstance(password, str) or not password:
+        raise v.invalid("password", "password is required")
+    address = v.email(body.get("email"))
+    await ratelimit.hit(app, "login-email", address, LOGIN_PER_EMAIL)
+    user = await User.get_or_none(email=address)
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        raise Unauthorized("Invalid email or password")
+    if user.password_hash and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        await user.save(update_fields=["password_hash"])
+    response = jsonify({"user": user_json(user)})
+    issue_cookie(app, response, user)
+    return response
+
+
+@bp.post("/logout")
+async def logout() -> Response:
+    """Ends every session of the cookie's user (the version bump cannot single one out)
+    and clears the cookie. Without a valid cookie it still clears it: logging out is
+    always possible."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        user = await session_user(app, request)
+    except GatewayError:
+        user = None
+    if user is not None:
+        await end_all_sessions(user.id)
+    response = Response("", status=204)
+    clear_cookie(app, response)
+    return response
+
+
+@bp.get("/me")
+async def me() -> dict[str, Any]:
+    principal = await require_principal()
+    user = await principal.user()
+    teams = []
+    for team in await Team.filter(id__in=await principal.team_ids()).order_by("id"):
+        teams.append({"id": team.id, "name": team.name, "role": await principal.role_in(team.id)})
+    return {
+        "user": user_json(user) if user else {"id": principal.user_id, "email": principal.email},
+        "via": principal.via,
+        "teams": teams,
+    }

@@ -1,0 +1,49 @@
+"""Helpers for tests that need users, teams and credentials. They go through the same
+service functions the API and CLI use (real database, no mocks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gateway.auth.tokens import create_api_token
+from gateway.identity import service
+from gateway.identity.models import Team, User
+
+PASSWORD = "correct horse battery staple"
+
+
+async def make_user(
+    email: str, *, password: str | None = PASSWORD, super_admin: bool = False
+) -> User:
+    return await service.create_user(email, password=password, is_super_admin=super_admin)
+
+
+async def make_team(name: str, owner: User | None = None) -> Team:
+    return await service.create_team(name, owner)
+
+
+async def token_for(user: User, expires_at: datetime | None = None) -> dict[str, str]:
+    """``Authorization`` headers with a fresh API token of ``user``."""
+    token, _row = await create_api_token(user, "test", expires_at)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def member_headers(team: Team, email: str, role: str) -> dict[str, str]:
+    """A new user with ``role`` in ``team``, as bearer headers."""
+    user = await make_user(email)
+    await service.add_member(team, user, role)
+    return await token_for(user)
+
+
+def session_cookie(response: Any) -> str:
+    """The ``gateway_session=...`` pair from a login response's Set-Cookie."""
+    header = response.headers["Set-Cookie"]
+    return header.split(";", 1)[0]
+
+
+async def login(client: Any, email: str, password: str = PASSWORD) -> dict[str, str]:
+    """Log in over HTTP; returns headers carrying the session cookie."""
+    resp = await client.post("/api/auth/login", json={"email": email, "password": password})
+    assert resp.status_code == 200, await resp.get_data(as_text=True)
+    return {"Cookie": session_cookie(resp)}
