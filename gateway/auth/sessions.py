@@ -62,7 +62,9 @@ def _payload(app: Quart, value: str) -> dict[str, Any]:
         data = _serializer(app).loads(value)
     except BadSignature:
         raise Unauthorized("Invalid session") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), int) for k in "u v iat"):
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), int) for k in ("u", "v", "iat")
+    ):
         raise Unauthorized("Invalid session")
     return data
 
