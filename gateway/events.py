@@ -42,7 +42,7 @@ class JobContext:
 
 @dataclass(frozen=True)
 class EventHandler:
-    """:param name: unique, e.g. ``"twilio_voice.download_recording"``.
+    """:param name: unique, e.g. ``"acme_voice.download_recording"``.
     :param event_types: exact types or shell-style patterns (``"voice.call.*"``).
     :param handler: ``async (JobContext) -> None``; raise to retry with backoff.
     :param max_attempts: overrides the gateway default.

@@ -46,7 +46,7 @@ class RevokeRequest:
 class OAuthProvider:
     """An OAuth 2.0 authorization-code provider.
 
-    :param name: the URL segment and status key, e.g. ``"google_calendar"``.
+    :param name: the URL segment and status key, e.g. ``"acme_crm"``.
     :param client_id: / :param client_secret: from the plugin's settings. ``None`` means
         the provider is not configured: it is listed in the status and ``connect``
         answers a clear error.

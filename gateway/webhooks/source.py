@@ -69,8 +69,8 @@ class ApplyContext:
 class WebhookSource:
     """A signed webhook endpoint.
 
-    :param name: unique, e.g. ``"twilio_voice.status"``.
-    :param path: mounted at ``/api/webhooks/<path>``, e.g. ``"twilio/status"``.
+    :param name: unique, e.g. ``"acme_voice.status"``.
+    :param path: mounted at ``/api/webhooks/<path>``, e.g. ``"acme/status"``.
     :param verify: ``(WebhookRequest) -> bool`` (may be async), run on the raw request
         before anything is parsed. ``False`` (or raising ``Unauthorized``) answers 401.
     :param parse: ``(WebhookRequest) -> list[ParsedEvent]`` (may be async). Raising
