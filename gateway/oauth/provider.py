@@ -68,6 +68,8 @@ class OAuthProvider:
         at connect time; raise ``gateway.errors.ValidationError`` on bad input.
     :param default_expires_in: seconds to assume when a token response has no
         ``expires_in``; ``None`` means unknown (refresh only after a 401).
+    :param parse_token: ``(body) -> body`` rewriting a successful token response into
+        RFC 6749 names (e.g. a camelCase one) before the engine reads it.
     """
 
     name: str
@@ -87,6 +89,7 @@ class OAuthProvider:
     token_error: Callable[[int, Mapping[str, Any]], str | None] | None = None
     connect_options: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
     default_expires_in: int | None = None
+    parse_token: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 
     @property
     def configured(self) -> bool:
