@@ -66,10 +66,11 @@ class OAuthProvider:
         connection ``needs_reconnect``.
     :param connect_options: ``(query args) -> options`` validating per-connection choices
         at connect time; raise ``gateway.errors.ValidationError`` on bad input.
+    :param parse_token: ``(body) -> body`` normalising a successful token response into
+        RFC 6749 names (``access_token``, ``expires_in``, ``scope`` as a string) before
+        the engine reads it; the result is also what ``fetch_identity`` sees.
     :param default_expires_in: seconds to assume when a token response has no
         ``expires_in``; ``None`` means unknown (refresh only after a 401).
-    :param parse_token: ``(body) -> body`` rewriting a successful token response into
-        RFC 6749 names (e.g. a camelCase one) before the engine reads it.
     """
 
     name: str

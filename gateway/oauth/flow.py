@@ -1,0 +1,241 @@
+"""connect and callback: the authorization-code flow with PKCE and a server-side state.
+
+The state is 256 random bits, stored only as a SHA-256, single use (the callback deletes
+the row and only the request whose DELETE removed it proceeds), valid for ten minutes of
+``gw.clock``, and bound to the team, the user and the provider. The PKCE verifier is kept
+with it (encrypted) and never leaves the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from tortoise.transactions import in_transaction
+
+from gateway.errors import GatewayError, ServiceUnavailable, ValidationError
+from gateway.oauth import common
+from gateway.oauth.client import TokenEndpointError, token_request
+from gateway.oauth.models import OAuthConnection, OAuthState
+from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gateway.app import Gateway
+    from gateway.identity.models import Team
+
+log = logging.getLogger("gateway.oauth")
+
+STATE_TTL = timedelta(minutes=10)
+
+
+class CallbackError(GatewayError):
+    """A callback that stores nothing. ``return_to`` is set when the state was valid
+    enough to know where the browser came from."""
+
+    status, code = 400, "OAUTH_CALLBACK_FAILED"
+
+    def __init__(self, code: str, message: str, *, status: int = 400, return_to: str | None = None):
+        super().__init__(message)
+        self.code, self.status, self.return_to = code, status, return_to
+
+
+def _hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def check_return_to(gw: Gateway, value: str | None) -> str | None:
+    """A same-origin return path: a relative path, or an absolute URL on the gateway's
+    public origin or one of its CORS origins (the dashboard). Anything else is refused,
+    so the callback can never be used as an open redirect."""
+    if value is None or value == "":
+        return None
+    if len(value) > 2000 or any(ord(c) < 0x21 or c == "\\" for c in value):
+        raise ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
+    parts = urlsplit(value)
+    if not parts.scheme and not parts.netloc:
+        if value.startswith("/") and not value.startswith("//"):
+            return value
+    elif parts.scheme in {"http", "https"} and parts.netloc:
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        allowed = {common.public_origin(gw).lower()}
+        allowed |= {o.rstrip("/").lower() for o in gw.config.gateway.cors_origins}
+        if origin in allowed and "@" not in parts.netloc:
+            return value
+    raise ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def _require_configured(provider: OAuthProvider) -> None:
+    if not provider.configured:
+        raise ServiceUnavailable(
+            f"{provider.display_name} is not configured on this gateway",
+            extra={"provider": provider.name, "reason": "not_configured"},
+        )
+
+
+async def start(
+    gw: Gateway,
+    provider: OAuthProvider,
+    team: Team,
+    user_id: int,
+    return_to: str | None,
+    args: Mapping[str, str],
+) -> str:
+    """Store a new state and answer the provider's authorization URL."""
+    _require_configured(provider)
+    return_to = check_return_to(gw, return_to)
+    options = provider.connect_options(args) if provider.connect_options else {}
+    state = generate_token(43)  # 43 chars of [A-Za-z0-9]: ~256 bits
+    verifier = generate_token(64) if provider.pkce else None
+    now = gw.clock.now()
+    cipher = common.cipher(gw)
+    await OAuthState.filter(expires_at__lt=now).delete()  # keep the table small
+    await OAuthState.create(
+        state_hash=_hash(state),
+        provider=provider.name,
+        team_id=team.id,
+        user_id=user_id,
+        code_verifier_enc=cipher.encrypt_optional(verifier),
+        return_to=return_to,
+        options=dict(options),
+        created_at=now,
+        expires_at=now + STATE_TTL,
+    )
+    params = {
+        "response_type": "code",
+        "client_id": provider.client_id or "",
+        "redirect_uri": common.redirect_uri(gw, provider.name),
+        "state": state,
+    }
+    if provider.scopes:
+        params["scope"] = provider.scope_separator.join(provider.scopes)
+    if verifier is not None:
+        params["code_challenge"] = create_s256_code_challenge(verifier)
+        params["code_challenge_method"] = "S256"
+    params.update(provider.extra_authorize_params)
+    return with_query(provider.endpoint("authorize_url", options) or "", params)
+
+
+async def _consume(gw: Gateway, provider: OAuthProvider, raw: str | None, user_id: int | None):
+    if not raw:
+        raise CallbackError("INVALID_STATE", "The authorization state is missing")
+    row = await OAuthState.get_or_none(state_hash=_hash(raw))
+    if row is None:
+        raise CallbackError("INVALID_STATE", "Unknown or already used authorization state")
+    if row.provider != provider.name:
+        raise CallbackError("INVALID_STATE", "The authorization state belongs to another provider")
+    if user_id is not None and user_id != row.user_id:
+        raise CallbackError(
+            "STATE_USER_MISMATCH", "This authorization was started by another user", status=403
+        )
+    # Single use: only the request whose DELETE removed the row may go on.
+    if await OAuthState.filter(id=row.id).delete() != 1:
+        raise CallbackError("INVALID_STATE", "Unknown or already used authorization state")
+    if row.expires_at <= gw.clock.now():
+        raise CallbackError(
+            "STATE_EXPIRED", "The authorization took too long; start again", return_to=row.return_to
+        )
+    return row
+
+
+@dataclass
+class Connected:
+    connection: OAuthConnection
+    return_to: str | None
+
+
+async def finish(
+    gw: Gateway, provider: OAuthProvider, args: Mapping[str, str], user_id: int | None
+) -> Connected:
+    """Consume the state, exchange the code, learn the account and store the tokens.
+
+    :raises CallbackError: for every failure; nothing is stored then.
+    """
+    row = await _consume(gw, provider, args.get("state"), user_id)
+    back = row.return_to
+    if args.get("error"):
+        code = str(args["error"])[:64]
+        raise CallbackError("PROVIDER_ERROR", f"The provider answered: {code}", return_to=back)
+    if not args.get("code"):
+        raise CallbackError(
+            "MISSING_CODE", "The provider sent no authorization code", return_to=back
+        )
+    _require_configured(provider)
+    cipher = common.cipher(gw)
+    form = {
+        "grant_type": "authorization_code",
+        "code": str(args["code"]),
+        "redirect_uri": common.redirect_uri(gw, provider.name),
+    }
+    verifier = cipher.decrypt_optional(row.code_verifier_enc)
+    if verifier:
+        form["code_verifier"] = verifier
+    options: dict[str, Any] = dict(row.options or {})
+    try:
+        tokens = await token_request(gw.http, provider, options, form, gw.clock.now())
+    except TokenEndpointError as exc:
+        log.warning("code exchange for %s failed: %s", provider.name, exc.code)
+        raise CallbackError(
+            "TOKEN_EXCHANGE_FAILED",
+            f"The provider refused the code ({exc.code})",
+            status=502,
+            return_to=back,
+        ) from None
+    account = AccountInfo(account_id="", label="")
+    if provider.fetch_identity is not None:
+        try:
+            account = await provider.fetch_identity(IdentityRequest(tokens.raw, options, gw.http))
+        except Exception as exc:  # a plugin's lookup failing must not store half a connection
+            log.warning("identity lookup for %s failed: %s", provider.name, type(exc).__name__)
+            raise CallbackError(
+                "IDENTITY_FAILED",
+                "Could not read the connected account",
+                status=502,
+                return_to=back,
+            ) from None
+    now = gw.clock.now()
+    scopes = tokens.scope if tokens.scope is not None else " ".join(provider.scopes)
+    values = {
+        "status": "connected",
+        "account_id": account.account_id[:255],
+        "account_label": account.label[:320],
+        "account_data": dict(account.data),
+        "options": options,
+        "scopes": " ".join(scopes.replace(",", " ").split()),
+        "token_type": tokens.token_type,
+        "access_token_enc": cipher.encrypt(tokens.access_token),
+        "refresh_token_enc": cipher.encrypt_optional(tokens.refresh_token),
+        "expires_at": tokens.expires_at,
+        "connected_at": now,
+        "connected_by_id": row.user_id,
+        "refreshed_at": None,
+        "last_error": None,
+        "updated_at": now,
+    }
+    # One connection per team and provider: reconnecting replaces it in place.
+    async with in_transaction() as conn:
+        existing = (
+            await OAuthConnection.filter(team_id=row.team_id, provider=provider.name)
+            .using_db(conn)
+            .first()
+        )
+        if existing is None:
+            connection = await OAuthConnection.create(
+                team_id=row.team_id, provider=provider.name, using_db=conn, **values
+            )
+        else:
+            existing.update_from_dict(values)
+            await existing.save(using_db=conn)
+            connection = existing
+    log.info("team %s connected %s", row.team_id, provider.name)
+    return Connected(connection, back)
