@@ -29,6 +29,8 @@ class TwilioVoiceSettings(PluginSettings):
     auth_token: SecretStr | None = None
     previous_auth_token: SecretStr | None = None  # still accepted during a rotation
     subaccounts: dict[str, Subaccount] = Field(default_factory=dict)
+    # Webhooks SharedKey secrets by key id (Twilio's per-URL signing rules, HMAC-SHA256).
+    shared_keys: dict[str, SecretStr] = Field(default_factory=dict)
 
     # Recordings are only ever fetched from this origin (scheme, host, port).
     api_base_url: str = "https://api.twilio.com"
@@ -93,7 +95,7 @@ class TwilioVoiceSettings(PluginSettings):
         return None
 
     def has_credentials(self) -> bool:
-        return self.auth_token is not None or bool(self.subaccounts)
+        return self.auth_token is not None or bool(self.subaccounts) or bool(self.shared_keys)
 
 
 def load(config: GatewayConfig) -> TwilioVoiceSettings:
@@ -111,6 +113,7 @@ def load(config: GatewayConfig) -> TwilioVoiceSettings:
         )
     from gateway.logs import redactor
 
+    redactor.add(*(key.get_secret_value() for key in settings.shared_keys.values()))
     for sub in settings.subaccounts.values():
         redactor.add(sub.auth_token.get_secret_value())
         if sub.previous_auth_token is not None:

@@ -107,6 +107,16 @@ def matching_token(
     return None
 
 
-def request_algorithm(headers: Mapping[str, str]) -> str:
-    """HMAC-SHA1 unless the request says it was signed with a Webhooks SharedKey."""
-    return get_signature_algorithm(headers.get(SETTINGS_HEADER))
+def request_signing(headers: Mapping[str, str]) -> tuple[str | None, str]:
+    """``(shared key id, algorithm)`` from ``X-Twilio-Webhooks-Signature-Settings``
+    (``key=<id>,algorithm=HMAC_SHA256``); ``(None, HMAC_SHA1)`` without it, i.e. the
+    classic Auth Token signature."""
+    header = headers.get(SETTINGS_HEADER)
+    if not header:
+        return None, HMAC_SHA1
+    key_id = None
+    for part in header.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == "key" and value.strip():
+            key_id = value.strip()
+    return key_id, get_signature_algorithm(header).upper()

@@ -46,6 +46,7 @@ class Accounts:
             sid: Account(sid, _plain(sub.auth_token, sub.previous_auth_token), sub.team_id)
             for sid, sub in settings.subaccounts.items()
         }
+        self.shared_keys = {k: v.get_secret_value() for k, v in settings.shared_keys.items()}
 
     def for_sid(self, account_sid: str | None) -> Account | None:
         """The account whose tokens may sign for ``account_sid``."""
@@ -78,11 +79,13 @@ class Verifier:
         sig = req.headers.get(signature.SIGNATURE_HEADER)
         if not sig:
             return False
-        algorithm = signature.request_algorithm(req.headers)
-        if algorithm != signature.HMAC_SHA1:
-            # SharedKey signing needs its own secret, which we do not hold.
-            return False
-        account = self.accounts.for_sid(req.form.get("AccountSid"))
+        key_id, algorithm = signature.request_signing(req.headers)
+        if key_id is not None:
+            # A Webhooks rule signed this with a SharedKey: only that key's secret counts.
+            shared = self.accounts.shared_keys.get(key_id)
+            account = Account(None, (shared,)) if shared else None
+        else:
+            account = self.accounts.for_sid(req.form.get("AccountSid"))
         if account is None:
             return False
         body_ok = signature.body_hash_ok(req.public_url, req.body)
@@ -90,7 +93,7 @@ class Verifier:
             return False
         # A JSON body is covered by bodySHA256 in the URL; a form body by its params.
         params = None if body_ok else req.form
-        if signature.matching_token(account.tokens, req.public_url, params, sig) is None:
+        if signature.matching_token(account.tokens, req.public_url, params, sig, algorithm) is None:
             return False
         if account.team_id is not None:
             team_id = await self.team_of(req) if self.team_of else None
