@@ -4,51 +4,18 @@ provider names)."""
 
 from __future__ import annotations
 
-import types
-from typing import Any
-
 import pytest
 
-from gateway import hookimpl
-from gateway.oauth import AccountInfo, IdentityRequest, OAuthProvider
 from tests.support.oauth_server import (
     FakeOAuthServer,
     follow_authorize,
+    provider_plugin,
     query_of,
     run_connect,
     seed_admin,
 )
 
 NAME = "acme_crm"
-
-
-def provider_plugin(server: FakeOAuthServer, **overrides: Any) -> tuple[str, object]:
-    async def identity(req: IdentityRequest) -> AccountInfo:
-        async with req.http.get(
-            server.endpoint("userinfo"),
-            headers={"Authorization": f"Bearer {req.token['access_token']}"},
-        ) as resp:
-            resp.raise_for_status()
-            body = await resp.json()
-        return AccountInfo(account_id=body["sub"], label=body["email"])
-
-    def providers(config: Any) -> list[OAuthProvider]:
-        fields: dict[str, Any] = {
-            "name": NAME,
-            "display_name": "Acme CRM",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-            "authorize_url": server.endpoint("authorize"),
-            "token_url": server.endpoint("token"),
-            "revocation_url": server.endpoint("revoke"),
-            "scopes": ("contacts.read", "calls.write"),
-            "fetch_identity": identity,
-        }
-        fields.update(overrides)
-        return [OAuthProvider(**fields)]
-
-    ns = types.SimpleNamespace(register_oauth_providers=hookimpl(providers))
-    return ("test_acme_crm", ns)
 
 
 @pytest.fixture

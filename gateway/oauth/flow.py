@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gateway.errors import GatewayError, ServiceUnavailable, ValidationError
@@ -222,20 +223,32 @@ async def finish(
         "last_error": None,
         "updated_at": now,
     }
-    # One connection per team and provider: reconnecting replaces it in place.
-    async with in_transaction() as conn:
-        existing = (
-            await OAuthConnection.filter(team_id=row.team_id, provider=provider.name)
-            .using_db(conn)
-            .first()
-        )
-        if existing is None:
-            connection = await OAuthConnection.create(
-                team_id=row.team_id, provider=provider.name, using_db=conn, **values
-            )
-        else:
-            existing.update_from_dict(values)
-            await existing.save(using_db=conn)
-            connection = existing
+    connection = await _store(row.team_id, provider.name, values)
     log.info("team %s connected %s", row.team_id, provider.name)
     return Connected(connection, back)
+
+
+async def _store(team_id: int, name: str, values: dict[str, Any]) -> OAuthConnection:
+    """One connection per team and provider: reconnecting replaces it in place. Two
+    callbacks racing to create the first row: the loser updates the winner's row."""
+    for _attempt in range(2):
+        try:
+            async with in_transaction() as conn:
+                query = OAuthConnection.filter(team_id=team_id, provider=name).using_db(conn)
+                existing = await query.select_for_update().first()
+                if existing is None:
+                    return await OAuthConnection.create(
+                        team_id=team_id, provider=name, using_db=conn, **values
+                    )
+                if values["refresh_token_enc"] is None and values["account_id"] == (
+                    existing.account_id
+                ):
+                    # The provider issued no new refresh token on this re-consent: the
+                    # stored one (same account) is still the valid one.
+                    values = {**values, "refresh_token_enc": existing.refresh_token_enc}
+                existing.update_from_dict(values)
+                await existing.save(using_db=conn)
+                return existing
+        except IntegrityError:
+            continue
+    raise CallbackError("CONFLICT", "The connection changed concurrently; try again", status=409)

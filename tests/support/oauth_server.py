@@ -28,12 +28,15 @@ import asyncio
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable
+import types
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from aiohttp import ClientSession, web
+
+from gateway import hookimpl
+from gateway.oauth import AccountInfo, IdentityRequest, OAuthProvider
 
 
 @dataclass
@@ -391,4 +394,35 @@ def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-ProviderFactory = Callable[[FakeOAuthServer], Any]
+def provider_plugin(
+    server: FakeOAuthServer, name: str = "acme_crm", **overrides: Any
+) -> tuple[str, object]:
+    """A plugin (for ``make_app(extra_plugins=[...])``) registering a plain RFC 6749
+    provider pointed at ``server``; ``overrides`` replace OAuthProvider fields."""
+
+    async def identity(req: IdentityRequest) -> AccountInfo:
+        async with req.http.get(
+            server.endpoint("userinfo"),
+            headers={"Authorization": f"Bearer {req.token['access_token']}"},
+        ) as resp:
+            resp.raise_for_status()
+            body = await resp.json()
+        return AccountInfo(account_id=body["sub"], label=body["email"])
+
+    def providers(config: Any) -> list[OAuthProvider]:
+        fields: dict[str, Any] = {
+            "name": name,
+            "display_name": "Acme CRM",
+            "client_id": server.client_id,
+            "client_secret": server.client_secret,
+            "authorize_url": server.endpoint("authorize"),
+            "token_url": server.endpoint("token"),
+            "revocation_url": server.endpoint("revoke"),
+            "scopes": ("contacts.read", "calls.write"),
+            "fetch_identity": identity,
+        }
+        fields.update(overrides)
+        return [OAuthProvider(**fields)]
+
+    ns = types.SimpleNamespace(register_oauth_providers=hookimpl(providers))
+    return (f"test_{name}", ns)
