@@ -44,7 +44,7 @@ class MicrosoftTeamsSettings(PluginSettings):
     graph_base_url: str = "https://graph.microsoft.com"
     scopes: list[str] = Field(default_factory=lambda: list(DEFAULT_SCOPES))
     prompt: str | None = Field(
-        default="select_account", pattern=r"^(select_account|login|consent)$"
+        default="select_account", pattern=r"^(select_account|login|consent|)$"
     )
 
     @field_validator("login_base_url", "graph_base_url")

@@ -4,6 +4,7 @@ responses, and the unconfigured case."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -34,7 +35,8 @@ async def _status(client: Any, admin: Any) -> dict[str, Any]:
     return next(i for i in body["integrations"] if i["provider"] == NAME)
 
 
-async def test_full_cycle(make_app, hubspot, clock, db_kind):
+async def test_full_cycle(make_app, hubspot, clock, db_kind, caplog):
+    caplog.set_level(logging.DEBUG)
     app = await make_app(db=db_kind, plugins={NAME: plugin_settings(hubspot)})
     client = app.test_client()
     admin = await seed_admin()
@@ -80,6 +82,10 @@ async def test_full_cycle(make_app, hubspot, clock, db_kind):
     assert hubspot.revocations[-1]["client_id"] == "hs-client-id"
     assert hubspot.live_refresh_tokens() == []
     assert (await _status(client, admin))["status"] == "not_connected"
+    # Nothing secret reached a log line, whatever the level.
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    secrets = [first, second, refresh["refresh_token"], hubspot.client_secret]
+    assert logged and not [s for s in secrets if s in logged]
 
 
 async def test_thirty_minute_expiry_is_stored(make_app, hubspot, clock):

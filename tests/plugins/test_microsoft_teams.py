@@ -134,3 +134,19 @@ async def test_unconfigured(make_app):
     assert (await _status(client, admin))["configured"] is False
     resp = await client.post(f"/api/integrations/{NAME}/connect", headers=admin.headers)
     assert resp.status_code == 503
+
+
+async def test_concurrent_callers_refresh_once(make_app, ms, clock, db_kind):
+    """Rotating refresh tokens make a double refresh fatal (the loser presents a retired
+    token): 20 callers at once must cause exactly one refresh."""
+    import asyncio
+
+    app = await make_app(db=db_kind, plugins={NAME: plugin_settings(ms)})
+    admin = await seed_admin()
+    await run_connect(app.test_client(), admin, NAME)
+    ms.refresh_delay = 0.05  # keep the refresh in flight while the others arrive
+    clock.advance(4599)
+    async with app.app_context():
+        tokens = await asyncio.gather(*(get_access_token(admin.team, NAME) for _ in range(20)))
+    assert ms.refresh_calls == 1 and len(set(tokens)) == 1
+    assert (await _status(app.test_client(), admin))["status"] == "connected"

@@ -172,3 +172,21 @@ async def test_unconfigured(make_app):
     assert (await _status(client, admin))["configured"] is False
     resp = await _connect_url(client, admin, SANDBOX)
     assert resp.status_code == 503
+
+
+async def test_concurrent_401s_refresh_once(make_app, sf, db_kind):
+    """Ten API calls hit an ended session at once: one refresh, every call retried with
+    the new token."""
+    import asyncio
+
+    app = await make_app(db=db_kind, plugins={NAME: plugin_settings(sf)})
+    admin = await seed_admin()
+    await run_connect(app.test_client(), admin, NAME, body=SANDBOX)
+    sf.expire_access_tokens()
+    sf.refresh_delay = 0.05
+    async with app.app_context():
+        results = await asyncio.gather(
+            *(api_request(admin.team, "GET", "/services/data/v62.0/limits") for _ in range(10))
+        )
+    assert [status for status, _ in results] == [200] * 10
+    assert sf.refresh_calls == 1
