@@ -47,6 +47,14 @@ class GatewaySettings(BaseModel):
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     run_worker: bool = Field(default=True, description="Run the job worker in-process.")
+    # Job queue (gateway.jobs): attempts before dead-letter, lease, backoff, concurrency.
+    job_max_attempts: int = Field(default=8, ge=1)
+    job_lease_seconds: float = Field(default=300, gt=0)
+    job_backoff_base_seconds: float = Field(default=2, ge=0)
+    job_backoff_cap_seconds: float = Field(default=3600, ge=0)
+    job_poll_seconds: float = Field(default=1.0, gt=0)
+    job_concurrency: int = Field(default=4, ge=1)
+    job_shutdown_grace_seconds: float = Field(default=10, ge=0)
     auto_migrate: bool | None = Field(
         default=None, description="Apply migrations on serve; default: only on SQLite."
     )

@@ -1,3 +1,42 @@
-"""jobs models (Tortoise app ``jobs``)."""
+"""jobs models (Tortoise app ``jobs``): one row per (event, handler) run. The row is the
+queue: workers claim it with a lease, so a dead worker's job comes back when the lease
+ends."""
 
 from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+PENDING = "pending"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+DEAD = "dead"
+STATUSES = (PENDING, RUNNING, SUCCEEDED, DEAD)
+
+
+class Job(Model):
+    """A handler run for a stored event. attempts counts claims, it is also the
+    compare-and-set token that makes a claim or a finish atomic."""
+
+    id = fields.BigIntField(primary_key=True)
+    event = fields.ForeignKeyField(
+        "webhooks.WebhookEvent", related_name="jobs", on_delete=fields.CASCADE
+    )
+    team = fields.ForeignKeyField(
+        "identity.Team", related_name="jobs", null=True, on_delete=fields.SET_NULL
+    )
+    handler = fields.CharField(max_length=200, db_index=True)
+    status = fields.CharField(max_length=16, default=PENDING)
+    attempts = fields.IntField(default=0)
+    max_attempts = fields.IntField()
+    run_at = fields.DatetimeField()
+    lease_until = fields.DatetimeField(null=True)
+    locked_by = fields.CharField(max_length=64, null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "jobs"
+        indexes = (("status", "run_at"),)

@@ -1,1 +1,37 @@
-"""Core plugin: runs the in-process job worker and the jobs API."""
+"""Core plugin: runs the in-process job worker (``[gateway] run_worker``) and serves the
+jobs API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+
+from gateway import hookimpl
+
+WORKER_KEY = "gateway_jobs_worker"
+
+
+@hookimpl
+def register_routes(app: Any, config: Any) -> list[Blueprint]:
+    from gateway.jobs.api import bp
+
+    return [bp]
+
+
+@hookimpl
+async def startup(app: Any, config: Any) -> None:
+    from gateway.jobs.worker import Worker, wake_event
+
+    wake_event(app)  # bound to the serving loop
+    if config.gateway.run_worker:
+        worker = Worker(app)
+        worker.start()
+        app.extensions[WORKER_KEY] = worker
+
+
+@hookimpl
+async def shutdown(app: Any, config: Any) -> None:
+    worker = app.extensions.pop(WORKER_KEY, None)
+    if worker is not None:
+        await worker.stop()

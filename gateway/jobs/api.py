@@ -1,0 +1,85 @@
+"""Jobs API: list jobs (filters: status, handler, team_id, event_id) and retry a dead
+job. Super admins see all teams, team admins their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, current_app, jsonify, request
+
+from gateway.errors import Conflict, NotFound
+from gateway.jobs import models as m
+from gateway.jobs.models import Job
+from gateway.jobs.worker import notify
+from gateway.webhooks.api import _int_arg, _iso, check_visible, page, paginated, team_scope
+
+bp = Blueprint("jobs", __name__)
+
+
+def job_json(j: Job) -> dict[str, Any]:
+    return {
+        "id": j.id,
+        "event_id": j.event_id,
+        "team_id": j.team_id,
+        "handler": j.handler,
+        "status": j.status,
+        "attempts": j.attempts,
+        "max_attempts": j.max_attempts,
+        "run_at": _iso(j.run_at),
+        "lease_until": _iso(j.lease_until),
+        "last_error": j.last_error,
+        "created_at": _iso(j.created_at),
+        "finished_at": _iso(j.finished_at),
+    }
+
+
+@bp.get("/api/jobs")
+async def list_jobs() -> Any:
+    team_id = await team_scope()
+    query = Job.all()
+    if team_id is not None:
+        query = query.filter(team_id=team_id)
+    if request.args.get("status"):
+        query = query.filter(status=request.args["status"])
+    if request.args.get("handler"):
+        query = query.filter(handler=request.args["handler"])
+    event_id = _int_arg("event_id")
+    if event_id is not None:
+        query = query.filter(event_id=event_id)
+    query, limit = page(query)
+    return paginated(await query, limit, job_json)
+
+
+async def _job(job_id: int) -> Job:
+    job = await Job.get_or_none(id=job_id)
+    if job is None:
+        await check_visible(None)
+        raise NotFound("Job not found")
+    await check_visible(job.team_id)
+    return job
+
+
+@bp.get("/api/jobs/<int:job_id>")
+async def get_job(job_id: int) -> Any:
+    return jsonify(job_json(await _job(job_id)))
+
+
+@bp.post("/api/jobs/<int:job_id>/retry")
+async def retry_job(job_id: int) -> Any:
+    """A dead job gets a fresh set of attempts, runnable now. Only dead jobs: retrying a
+    pending or running one would run it twice."""
+    job = await _job(job_id)
+    now = current_app.extensions["gateway"].clock.now()
+    updated = await Job.filter(id=job.id, status=m.DEAD).update(
+        status=m.PENDING,
+        attempts=0,
+        run_at=now,
+        lease_until=None,
+        locked_by=None,
+        finished_at=None,
+        updated_at=now,
+    )
+    if not updated:
+        raise Conflict("Only dead jobs can be retried", extra={"status": job.status})
+    notify(current_app)
+    return jsonify(job_json(await Job.get(id=job.id))), 202

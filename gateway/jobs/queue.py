@@ -1,0 +1,193 @@
+"""Queue operations on job rows: enqueue, claim with a lease, finish, fail, release.
+
+Every state change after a claim is a compare-and-set on ``(id, locked_by, attempts)``:
+a worker whose lease ran out and was reclaimed by another can no longer touch the row,
+so a job is never finished twice nor run twice at the same time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from gateway.db import is_postgres
+from gateway.events import EventHandler
+from gateway.jobs.models import DEAD, PENDING, RUNNING, SUCCEEDED, Job
+
+ERROR_MAX_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    max_attempts: int = 8
+    lease_seconds: float = 300
+    backoff_base: float = 2
+    backoff_cap: float = 3600
+
+    @classmethod
+    def from_config(cls, config: Any) -> QueueSettings:
+        gs = config.gateway
+        return cls(
+            max_attempts=gs.job_max_attempts,
+            lease_seconds=gs.job_lease_seconds,
+            backoff_base=gs.job_backoff_base_seconds,
+            backoff_cap=gs.job_backoff_cap_seconds,
+        )
+
+
+def jobs_for(
+    event: Any,
+    handlers: Iterable[EventHandler],
+    settings: QueueSettings,
+    now: datetime,
+) -> list[Job]:
+    """Unsaved job rows: one per handler that wants ``event.type``."""
+    return [
+        Job(
+            event_id=event.id,
+            team_id=event.team_id,
+            handler=h.name,
+            status=PENDING,
+            attempts=0,
+            max_attempts=h.max_attempts or settings.max_attempts,
+            run_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        for h in handlers
+        if h.wants(event.type)
+    ]
+
+
+def _due(now: datetime) -> Q:
+    # Pending and due, or running with a lease that ended (its worker died).
+    return Q(status=PENDING, run_at__lte=now) | Q(status=RUNNING, lease_until__lt=now)
+
+
+async def claim(worker_id: str, now: datetime, settings: QueueSettings, db_url: str) -> Job | None:
+    """Take one due job: status running, a lease, ``attempts`` + 1. ``None`` if idle.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so concurrent workers take different rows
+    without waiting. SQLite (one writer at a time): compare-and-set on ``attempts``.
+    """
+    lease = now + timedelta(seconds=settings.lease_seconds)
+    if is_postgres(db_url):
+        async with in_transaction() as conn:
+            job = (
+                await Job.filter(_due(now))
+                .order_by("run_at", "id")
+                .select_for_update(skip_locked=True)
+                .using_db(conn)
+                .first()
+            )
+            if job is None:
+                return None
+            await _take(job, worker_id, now, lease, conn)
+            return job
+    candidates = await Job.filter(_due(now)).order_by("run_at", "id").limit(8)
+    for job in candidates:
+        took = await Job.filter(id=job.id, attempts=job.attempts, status=job.status).update(
+            status=RUNNING,
+            attempts=job.attempts + 1,
+            lease_until=lease,
+            locked_by=worker_id,
+            updated_at=now,
+        )
+        if took:
+            job.status, job.attempts = RUNNING, job.attempts + 1
+            job.lease_until, job.locked_by = lease, worker_id
+            return job
+    return None
+
+
+async def _take(job: Job, worker_id: str, now: datetime, lease: datetime, conn: Any) -> None:
+    job.status, job.attempts, job.lease_until = RUNNING, job.attempts + 1, lease
+    job.locked_by, job.updated_at = worker_id, now
+    await job.save(
+        using_db=conn,
+        update_fields=["status", "attempts", "lease_until", "locked_by", "updated_at"],
+    )
+
+
+def _mine(job: Job) -> Any:
+    return Job.filter(id=job.id, locked_by=job.locked_by, attempts=job.attempts, status=RUNNING)
+
+
+async def extend_lease(job: Job, now: datetime, settings: QueueSettings) -> bool:
+    """Heartbeat for long handlers. ``False`` when the job is no longer ours."""
+    lease = now + timedelta(seconds=settings.lease_seconds)
+    return bool(await _mine(job).update(lease_until=lease, updated_at=now))
+
+
+async def succeed(job: Job, now: datetime) -> bool:
+    return bool(
+        await _mine(job).update(
+            status=SUCCEEDED, lease_until=None, last_error=None, updated_at=now, finished_at=now
+        )
+    )
+
+
+def backoff_seconds(attempts: int, settings: QueueSettings, rng: random.Random) -> float:
+    """``min(cap, base * 2**(attempts-1))`` with +-50% jitter, so retries of a burst of
+    failures spread out instead of hitting the provider together."""
+    raw = min(settings.backoff_cap, settings.backoff_base * 2 ** max(0, attempts - 1))
+    return raw * rng.uniform(0.5, 1.5)
+
+
+async def fail(
+    job: Job,
+    now: datetime,
+    error: str,
+    *,
+    retry_in: float | None,
+) -> str:
+    """Record a failed attempt. ``retry_in=None`` or no attempts left: dead-letter.
+    Returns the new status (or ``""`` if the job was no longer ours)."""
+    error = error[:ERROR_MAX_CHARS]
+    if retry_in is None or job.attempts >= job.max_attempts:
+        done = await _mine(job).update(
+            status=DEAD, lease_until=None, last_error=error, updated_at=now, finished_at=now
+        )
+        return DEAD if done else ""
+    done = await _mine(job).update(
+        status=PENDING,
+        run_at=now + timedelta(seconds=max(0.0, retry_in)),
+        lease_until=None,
+        locked_by=None,
+        last_error=error,
+        updated_at=now,
+    )
+    return PENDING if done else ""
+
+
+async def release(job: Job, now: datetime) -> bool:
+    """Give an unfinished job back (shutdown): runnable now, the attempt not counted."""
+    return bool(
+        await _mine(job).update(
+            status=PENDING,
+            attempts=job.attempts - 1,
+            run_at=now,
+            lease_until=None,
+            locked_by=None,
+            updated_at=now,
+        )
+    )
+
+
+async def dead_letter_exhausted(job: Job, now: datetime) -> bool:
+    """A reclaimed job past its attempts (its workers kept dying): dead, not run again."""
+    return bool(
+        await _mine(job).update(
+            status=DEAD,
+            lease_until=None,
+            last_error="lease expired on the last attempt (worker died or hung)",
+            updated_at=now,
+            finished_at=now,
+        )
+    )

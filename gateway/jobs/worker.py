@@ -1,0 +1,198 @@
+"""The job worker: claims due jobs and runs their handlers.
+
+The same class runs in-process (started by the core plugin when ``run_worker`` is on)
+and as ``gateway worker``. It wakes at once when this process commits a job
+(:func:`notify`), and polls every ``job_poll_seconds`` for jobs committed elsewhere.
+Tests drive :meth:`Worker.run_once` or :func:`run_pending_jobs` instead of the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from typing import Any
+
+from quart import Quart
+
+from gateway.events import JobContext, PermanentFailure, RetryLater
+from gateway.jobs import queue
+from gateway.jobs.models import Job
+from gateway.logs import redactor
+from gateway.webhooks.models import WebhookEvent
+
+log = logging.getLogger("gateway.jobs")
+
+WAKE_KEY = "gateway_jobs_wake"
+
+
+def wake_event(app: Quart) -> asyncio.Event:
+    event = app.extensions.get(WAKE_KEY)
+    if event is None:
+        event = app.extensions[WAKE_KEY] = asyncio.Event()
+    return event
+
+
+def notify(app: Quart) -> None:
+    """Tell this process's worker that jobs were committed (call after the commit)."""
+    wake_event(app).set()
+
+
+def _error_text(exc: BaseException) -> str:
+    # Exception text may carry a URL with a token in it: scrub known secrets.
+    return redactor.scrub(f"{type(exc).__name__}: {exc}")
+
+
+class Worker:
+    """Runs jobs for one app. ``concurrency`` loops share one wake-up event."""
+
+    def __init__(self, app: Quart, *, concurrency: int | None = None, name: str = "") -> None:
+        gw = app.extensions["gateway"]
+        self.app, self.gw = app, gw
+        self.settings = queue.QueueSettings.from_config(gw.config)
+        self.concurrency = concurrency or gw.config.gateway.job_concurrency
+        self.poll = gw.config.gateway.job_poll_seconds
+        self.grace = gw.config.gateway.job_shutdown_grace_seconds
+        self.id = name or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.rng = random.Random()  # noqa: S311 - backoff jitter, not a secret
+        self._loops: list[asyncio.Task[None]] = []
+        self._running: dict[int, tuple[Job, asyncio.Task[Any]]] = {}
+        self._stopping = False
+
+    @property
+    def handlers(self) -> dict[str, Any]:
+        return self.gw.registry("register_event_handlers")
+
+    # -- one job -------------------------------------------------------------------
+
+    async def run_once(self) -> bool:
+        """Claim and run one due job. ``False`` when nothing was due."""
+        now = self.gw.clock.now()
+        job = await queue.claim(self.id, now, self.settings, self.gw.db.url)
+        if job is None:
+            return False
+        if job.attempts > job.max_attempts:
+            await queue.dead_letter_exhausted(job, now)
+            log.warning("job %s (%s) dead: lease expired on its last attempt", job.id, job.handler)
+            return True
+        task = asyncio.ensure_future(self._execute(job))
+        self._running[job.id] = (job, task)
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._running.pop(job.id, None)
+        return True
+
+    async def _execute(self, job: Job) -> None:
+        handler = self.handlers.get(job.handler)
+        now = self.gw.clock.now
+        if handler is None:
+            await queue.fail(job, now(), f"no handler named {job.handler!r}", retry_in=None)
+            log.error("job %s: handler %s is not registered; dead", job.id, job.handler)
+            return
+        event = await WebhookEvent.get(id=job.event_id)
+        ctx = JobContext(
+            event=event,
+            job=job,
+            app=self.app,
+            config=self.gw.config,
+            http=self.gw.http,
+            clock=self.gw.clock,
+        )
+        heartbeat = asyncio.ensure_future(self._heartbeat(job))
+        try:
+            await handler.handler(ctx)
+        except RetryLater as exc:
+            status = await queue.fail(job, now(), _error_text(exc), retry_in=exc.seconds)
+            log.info("job %s (%s) retry later: %s", job.id, job.handler, status)
+        except PermanentFailure as exc:
+            await queue.fail(job, now(), _error_text(exc), retry_in=None)
+            log.warning("job %s (%s) failed permanently: dead", job.id, job.handler)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a handler's bug must not kill the worker
+            delay = queue.backoff_seconds(job.attempts, self.settings, self.rng)
+            status = await queue.fail(job, now(), _error_text(exc), retry_in=delay)
+            log.warning(
+                "job %s (%s) attempt %s/%s failed (%s): %s",
+                job.id,
+                job.handler,
+                job.attempts,
+                job.max_attempts,
+                type(exc).__name__,
+                status or "lost lease",
+            )
+        else:
+            if not await queue.succeed(job, now()):
+                log.warning("job %s finished after its lease was taken over", job.id)
+        finally:
+            heartbeat.cancel()
+
+    async def _heartbeat(self, job: Job) -> None:
+        # Real-time pacing; the lease value itself comes from the gateway clock.
+        interval = max(0.05, self.settings.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            if not await queue.extend_lease(job, self.gw.clock.now(), self.settings):
+                return
+
+    # -- the loop ------------------------------------------------------------------
+
+    def start(self) -> None:
+        wake = wake_event(self.app)
+        self._loops = [asyncio.ensure_future(self._loop(wake)) for _ in range(self.concurrency)]
+        log.info("job worker %s started (%s loops)", self.id, self.concurrency)
+
+    async def _loop(self, wake: asyncio.Event) -> None:
+        while not self._stopping:
+            wake.clear()
+            try:
+                ran = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # database blip: keep going, the poll retries
+                log.exception("job worker: claiming failed")
+                ran = False
+            if ran:
+                wake.set()  # more may be due: let the other loops look too
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.poll)
+
+    async def stop(self) -> None:
+        """Stop claiming; let running jobs finish within the grace period, then give
+        the rest back so another worker takes them at once."""
+        self._stopping = True
+        wake_event(self.app).set()
+        tasks = [task for _job, task in self._running.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.grace)
+        now = self.gw.clock.now()
+        for job, task in list(self._running.values()):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                if await queue.release(job, now):
+                    log.info("job %s released at shutdown", job.id)
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            with contextlib.suppress(BaseException):
+                await loop
+        self._loops = []
+
+
+async def run_pending_jobs(app: Quart, *, limit: int = 1000) -> int:
+    """Run every due job now, one after another (tests, ``gateway jobs run``).
+    Returns how many jobs were claimed."""
+    worker = Worker(app, concurrency=1, name="inline")
+    count = 0
+    while count < limit and await worker.run_once():
+        count += 1
+    return count
