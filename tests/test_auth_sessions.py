@@ -168,7 +168,9 @@ async def test_cross_site_write_with_cookie_is_refused(any_app: Any) -> None:
     assert "Access-Control-Allow-Origin" not in resp.headers
 
 
-async def test_login_throttled_per_client(any_app: Any) -> None:
+async def test_login_throttled_per_client(make_app: Any) -> None:
+    # The limiter does not touch the database: one back end is enough.
+    any_app = await make_app()
     await make_user("ann@example.com")
     client = any_app.test_client()
     ip = client_from(fresh_ip())
@@ -195,7 +197,9 @@ async def test_login_throttled_per_client(any_app: Any) -> None:
     assert ok.status_code == 200
 
 
-async def test_login_throttled_per_email_across_clients(any_app: Any) -> None:
+async def test_login_throttled_per_email_across_clients(make_app: Any) -> None:
+    # The limiter does not touch the database: one back end is enough.
+    any_app = await make_app()
     email = f"{uuid.uuid4().hex[:10]}@example.com"
     await make_user(email)
     client = any_app.test_client()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from gateway.auth.passwords import hash_password
 from gateway.auth.tokens import create_api_token
 from gateway.identity import service
 from gateway.identity.models import Team, User
@@ -13,10 +14,20 @@ from gateway.identity.models import Team, User
 PASSWORD = "correct horse battery staple"
 
 
+_HASHES: dict[str, str] = {}
+
+
 async def make_user(
     email: str, *, password: str | None = PASSWORD, super_admin: bool = False
 ) -> User:
-    return await service.create_user(email, password=password, is_super_admin=super_admin)
+    user = await service.create_user(email, is_super_admin=super_admin)
+    if password is not None:
+        # argon2 is slow on purpose; hash each test password once per test run.
+        if password not in _HASHES:
+            _HASHES[password] = hash_password(password)
+        user.password_hash = _HASHES[password]
+        await user.save(update_fields=["password_hash"])
+    return user
 
 
 async def make_team(name: str, owner: User | None = None) -> Team:
