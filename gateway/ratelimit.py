@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -31,7 +32,9 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from quart import Quart, Request, current_app, request
 
-from gateway.errors import GatewayError, RateLimited
+from gateway.errors import GatewayError, RateLimited, ServiceUnavailable
+
+log = logging.getLogger("gateway.ratelimit")
 
 EXTENSION = "gateway_ratelimit"
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -97,13 +100,19 @@ async def hit(app: Quart, scope: str, key: str, limit: str) -> None:
 
     :raises RateLimited: when over the limit; ``Retry-After`` is the seconds until the
         oldest hit in the window expires.
+    :raises ServiceUnavailable: when the storage (Redis) cannot be reached: 503, not an
+        unthrottled pass, since these endpoints guard passwords and setup tokens.
     """
     limiter = _limiter(app)
     item = limiter.item(limit)
     ident = _identifier(scope, key)
-    if await limiter.strategy.hit(item, "gateway", scope, ident):
-        return
-    stats = await limiter.strategy.get_window_stats(item, "gateway", scope, ident)
+    try:
+        if await limiter.strategy.hit(item, "gateway", scope, ident):
+            return
+        stats = await limiter.strategy.get_window_stats(item, "gateway", scope, ident)
+    except Exception as exc:  # storage down: fail closed, these endpoints guard secrets
+        log.error("rate limit storage failed (%s); refusing %s", type(exc).__name__, scope)
+        raise ServiceUnavailable("Rate limiter unavailable") from None
     retry_after = max(1, math.ceil(stats.reset_time - time.time()))
     raise RateLimited(retry_after=retry_after)
 

@@ -116,3 +116,15 @@ async def test_memory_limits_are_per_instance(make_app: Any) -> None:
 def test_identifier_hides_the_key() -> None:
     ident = ratelimit._identifier("login", "alice@example.com")
     assert "alice" not in ident and len(ident) == 32
+
+
+async def test_unreachable_redis_fails_closed_with_503(make_app: Any) -> None:
+    app = await make_app(
+        extra_plugins=[("rl", limited_plugin("down"))], rate_limit_storage="redis://127.0.0.1:1/0"
+    )
+    resp = await app.test_client().post("/t/hit")
+    assert resp.status_code == 503
+    assert await resp.get_json() == {
+        "error": "Rate limiter unavailable",
+        "code": "SERVICE_UNAVAILABLE",
+    }
