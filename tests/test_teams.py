@@ -241,6 +241,9 @@ async def test_team_from_header_or_only_membership(make_app: Any, db_kind: str) 
     assert resp.status_code == 400 and (await resp.get_json())["field"] == "team_id"
     resp = await client.get("/t/which-team", headers={**headers, "X-Team-Id": str(beta.id)})
     assert (await resp.get_json())["team"] == beta.id
+    # A browser following a link cannot set headers: ?team_id= works too.
+    resp = await client.get(f"/t/which-team?team_id={beta.id}", headers=headers)
+    assert (await resp.get_json())["team"] == beta.id
     # Someone else's team through the header: 403, as through the path.
     other = await make_team("Other", await make_user("o@example.com"))
     resp = await client.get("/t/which-team", headers={**headers, "X-Team-Id": str(other.id)})

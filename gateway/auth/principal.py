@@ -83,10 +83,13 @@ def _parse_team_id(raw: Any) -> int:
 
 
 async def resolve_team(principal: Principal, team_id: Any = None) -> Team:
-    """The team a request is about: an explicit id (path), else ``X-Team-Id``, else the
+    """The team a request is about: an explicit id (path), else ``X-Team-Id``, else a
+    ``team_id`` query parameter (a browser following a link cannot set headers), else the
     principal's only team. Unknown teams and teams the caller is not in look the same
     (403), so ids of other teams are not disclosed."""
     raw = team_id if team_id is not None else request.headers.get("X-Team-Id")
+    if raw is None or raw == "":
+        raw = request.args.get("team_id")
     if raw is None or raw == "":
         ids = await principal.team_ids()
         if len(ids) != 1:
