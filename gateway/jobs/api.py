@@ -8,8 +8,8 @@ from typing import Any
 from quart import Blueprint, current_app, jsonify, request
 
 from gateway.errors import Conflict, NotFound
-from gateway.jobs import models as m
 from gateway.jobs.models import Job
+from gateway.jobs.queue import retry_dead
 from gateway.jobs.worker import notify
 from gateway.webhooks.api import _int_arg, _iso, check_visible, page, paginated, team_scope
 
@@ -66,19 +66,9 @@ async def get_job(job_id: int) -> Any:
 
 @bp.post("/api/jobs/<int:job_id>/retry")
 async def retry_job(job_id: int) -> Any:
-    """A dead job gets a fresh set of attempts, runnable now. Only dead jobs: retrying a
-    pending or running one would run it twice."""
+    """Only dead jobs (see :func:`gateway.jobs.queue.retry_dead`)."""
     job = await _job(job_id)
-    now = current_app.extensions["gateway"].clock.now()
-    updated = await Job.filter(id=job.id, status=m.DEAD).update(
-        status=m.PENDING,
-        attempts=0,
-        run_at=now,
-        lease_until=None,
-        locked_by=None,
-        finished_at=None,
-        updated_at=now,
-    )
+    updated = await retry_dead(job.id, current_app.extensions["gateway"].clock.now())
     if not updated:
         raise Conflict("Only dead jobs can be retried", extra={"status": job.status})
     notify(current_app)

@@ -1,9 +1,121 @@
-"""``gateway`` subcommands for jobs."""
+"""``gateway jobs`` (queue depth, dead jobs, retry) and ``gateway worker`` (the job worker
+as its own process, for deployments that run ``gateway serve --no-worker``)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+from collections.abc import Iterable
+from typing import Any
+
+from quart import Quart
+
+from gateway.config import GatewayConfig
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add this module's subcommands (none yet)."""
+    p = sub.add_parser("jobs", help="show queue depth and dead jobs; retry a dead job")
+    p.add_argument("--dead", type=int, default=20, metavar="N", help="list up to N dead jobs")
+    p.add_argument("--retry", type=int, metavar="JOB_ID", help="retry this dead job")
+    p.set_defaults(handler=cmd_jobs)
+    p = sub.add_parser("worker", help="run the job worker (no HTTP) until SIGTERM/SIGINT")
+    p.add_argument("--concurrency", type=int, help="jobs run at once (default from config)")
+    p.set_defaults(handler=cmd_worker)
+
+
+# -- gateway worker ---------------------------------------------------------------------
+
+
+async def run_worker_process(app: Quart, *, stop: asyncio.Event | None = None) -> None:
+    """Start the app (database, HTTP session, plugins' startup hooks, the worker), run
+    until ``stop`` is set or SIGTERM/SIGINT arrives, then shut down: running jobs finish
+    within the grace period or are released for another worker."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    app.extensions["gateway"].config.gateway.run_worker = True
+    await app.startup()
+    try:
+        await stop.wait()
+    finally:
+        await app.shutdown()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def cmd_worker(args: argparse.Namespace, config: GatewayConfig) -> int:
+    from gateway.app import create_app
+
+    if args.concurrency:
+        config.gateway.job_concurrency = args.concurrency
+    asyncio.run(run_worker_process(create_app(config)))
+    return 0
+
+
+# -- gateway jobs -----------------------------------------------------------------------
+
+
+def _table(rows: Iterable[Iterable[Any]]) -> str:
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+async def jobs_report(gw: Any, dead_limit: int) -> str:
+    from tortoise.functions import Count
+
+    from gateway.jobs import models as m
+
+    now = gw.clock.now()
+    counts = {
+        row["status"]: row["n"]
+        for row in await m.Job.all()
+        .group_by("status")
+        .annotate(n=Count("id"))
+        .values("status", "n")
+    }
+    due = await m.Job.filter(status=m.PENDING, run_at__lte=now).count()
+    lines = [
+        _table(
+            [("status", "jobs")] + [(s, counts.get(s, 0)) for s in m.STATUSES] + [("due now", due)]
+        )
+    ]
+    dead = await m.Job.filter(status=m.DEAD).order_by("-id").limit(dead_limit)
+    if dead:
+        lines.append("")
+        lines.append(f"dead jobs (newest {len(dead)}):")
+        rows = [("id", "event", "team", "handler", "attempts", "error")]
+        for j in dead:
+            error = (j.last_error or "").splitlines()[0][:80] if j.last_error else ""
+            rows.append((j.id, j.event_id, j.team_id or "-", j.handler, j.attempts, error))
+        lines.append(_table(rows))
+    return "\n".join(lines)
+
+
+async def _jobs(args: argparse.Namespace, config: GatewayConfig) -> int:
+    from gateway.app import create_app, get_gateway
+
+    gw = get_gateway(create_app(config))
+    await gw.db.open()
+    try:
+        if await gw.db.pending_migrations():
+            print("gateway: migrations pending; run `gateway migrate`")
+            return 1
+        if args.retry is not None:
+            from gateway.jobs.queue import retry_dead
+
+            if not await retry_dead(args.retry, gw.clock.now()):
+                print(f"gateway: job {args.retry} is not a dead job")
+                return 1
+            print(f"job {args.retry} queued again")
+            return 0
+        print(await jobs_report(gw, args.dead))
+    finally:
+        await gw.db.close()
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace, config: GatewayConfig) -> int:
+    return asyncio.run(_jobs(args, config))

@@ -191,3 +191,19 @@ async def dead_letter_exhausted(job: Job, now: datetime) -> bool:
             finished_at=now,
         )
     )
+
+
+async def retry_dead(job_id: int, now: datetime) -> bool:
+    """A dead job gets a fresh set of attempts, runnable now. Only dead jobs: retrying a
+    pending or running one could run it twice."""
+    return bool(
+        await Job.filter(id=job_id, status=DEAD).update(
+            status=PENDING,
+            attempts=0,
+            run_at=now,
+            lease_until=None,
+            locked_by=None,
+            finished_at=None,
+            updated_at=now,
+        )
+    )
