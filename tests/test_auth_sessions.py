@@ -168,20 +168,22 @@ async def test_cross_site_write_with_cookie_is_refused(any_app: Any) -> None:
     assert "Access-Control-Allow-Origin" not in resp.headers
 
 
-async def test_login_throttled_per_client(make_app: Any) -> None:
-    # The limiter does not touch the database: one back end is enough.
+async def test_login_throttled_per_client(make_app: Any, monkeypatch: Any) -> None:
+    # The limiter does not touch the database: one back end is enough. A lower limit
+    # than the production 10/minute keeps the number of (slow, argon2) attempts small.
+    monkeypatch.setattr("gateway.auth.routes.LOGIN_PER_CLIENT", "3/minute")
     any_app = await make_app()
     await make_user("ann@example.com")
     client = any_app.test_client()
     ip = client_from(fresh_ip())
     codes = []
-    for i in range(11):
-        # Different e-mails, so only the per-client limit (10/minute) applies.
+    for i in range(4):
+        # Different e-mails, so only the per-client limit applies.
         resp = await client.post(
             "/api/auth/login", json={"email": f"guess{i}@example.com", "password": "x"}, **ip
         )
         codes.append(resp.status_code)
-    assert codes == [401] * 10 + [429]
+    assert codes == [401] * 3 + [429]
     assert (await resp.get_json())["code"] == "RATE_LIMITED"
     assert 1 <= int(resp.headers["Retry-After"]) <= 60
     # Even the right password is refused while throttled: guessing is not rewarded.
@@ -197,18 +199,19 @@ async def test_login_throttled_per_client(make_app: Any) -> None:
     assert ok.status_code == 200
 
 
-async def test_login_throttled_per_email_across_clients(make_app: Any) -> None:
+async def test_login_throttled_per_email_across_clients(make_app: Any, monkeypatch: Any) -> None:
     # The limiter does not touch the database: one back end is enough.
+    monkeypatch.setattr("gateway.auth.routes.LOGIN_PER_EMAIL", "2/minute")
     any_app = await make_app()
     email = f"{uuid.uuid4().hex[:10]}@example.com"
     await make_user(email)
     client = any_app.test_client()
     codes = []
-    for _ in range(6):
+    for _ in range(3):
         resp = await client.post(
             "/api/auth/login",
             json={"email": email, "password": "wrong-wrong"},
             **client_from(fresh_ip()),
         )
         codes.append(resp.status_code)
-    assert codes == [401] * 5 + [429]
+    assert codes == [401] * 2 + [429]
