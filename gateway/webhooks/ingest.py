@@ -60,12 +60,7 @@ async def read_body(req: Request, limit: int) -> bytes:
     chunked body passes ``limit`` (only ``limit`` bytes are ever held)."""
     if req.content_length is not None and req.content_length > limit:
         raise PayloadTooLarge()
-    body = req.body
-    # Quart's Body was built with the app-wide limit; this route's own limit replaces it
-    # (it may be larger, e.g. audio) and is enforced below while streaming.
-    body._max_content_length = None  # type: ignore[attr-defined]
-    if req.content_length is not None and req.content_length <= limit:
-        body._must_raise = None  # type: ignore[attr-defined]
+    body = req.body  # Quart's limit for this request is at least ``limit`` (see plugin)
     data = bytearray()
     async for chunk in body:
         data.extend(chunk)

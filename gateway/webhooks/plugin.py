@@ -9,7 +9,7 @@ from typing import Any
 from quart import Blueprint
 
 from gateway import hookimpl
-from gateway.errors import StartupError
+from gateway.errors import PayloadTooLarge, StartupError
 
 PREFIX = "/api/webhooks/"
 
@@ -49,4 +49,33 @@ def register_routes(app: Any, config: Any) -> list[Blueprint]:
             view_func=_view(source),
             methods=list(source.methods),
         )
+    _raise_framework_limit(app, bp, sources.values(), config.gateway.max_body_bytes)
     return [bp, api_bp]
+
+
+def _raise_framework_limit(app: Any, bp: Blueprint, sources: Any, default: int) -> None:
+    """Quart refuses bodies over ``MAX_CONTENT_LENGTH`` before any view runs, so a source
+    that allows more than the app-wide default would never see its body. The framework
+    limit becomes the largest source limit; every other route is held back to the
+    default here, and webhook routes to their own limit by the ingestion code."""
+    largest = max([default, *(s.max_body_bytes for s in sources)])
+    if largest <= default:
+        return
+    app.config["MAX_CONTENT_LENGTH"] = largest
+    webhook_endpoints = {f"{bp.name}.{s.name.replace('.', '_')}" for s in sources}
+
+    @bp.before_app_request
+    async def default_body_limit() -> None:
+        from quart import request
+
+        if request.endpoint in webhook_endpoints:
+            return
+        if request.content_length is not None and request.content_length > default:
+            raise PayloadTooLarge()
+        # Chunked bodies: Quart's Body checks its limit on every chunk it receives from
+        # now on; what already arrived is checked here.
+        body = request.body
+        if hasattr(body, "_max_content_length"):
+            body._max_content_length = default
+            if len(getattr(body, "_data", b"")) > default:
+                raise PayloadTooLarge()
