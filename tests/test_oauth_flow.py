@@ -75,3 +75,29 @@ async def test_get_connect_redirects(oapp, server):
     callback = await follow_authorize(resp.headers["Location"])
     done = await client.get(callback)
     assert done.status_code == 200
+
+
+async def test_return_path_with_a_fragment_keeps_it_last(oapp):
+    client = oapp.test_client()
+    admin = await seed_admin()
+    resp = await run_connect(client, admin, NAME, body={"return_to": "/app?x=1#/integrations"})
+    assert resp.status_code == 302
+    assert resp.headers["Location"] == f"/app?x=1&integration={NAME}&status=connected#/integrations"
+
+
+async def test_integration_endpoints_are_rate_limited_per_user(oapp):
+    client = oapp.test_client()
+    admin = await seed_admin()
+    other = await seed_admin("other@example.com", team=admin.team)
+    codes = [
+        (await client.get("/api/integrations/status", headers=admin.headers)).status_code
+        for _ in range(121)
+    ]
+    assert codes[:120] == [200] * 120
+    resp = await client.post(f"/api/integrations/{NAME}/connect", headers=admin.headers)
+    assert resp.status_code == 429 and (await resp.get_json())["code"] == "RATE_LIMITED"
+    assert int(resp.headers["Retry-After"]) > 0
+    assert codes[120] == 429
+    # Another user of the same team is counted apart.
+    ok = await client.get("/api/integrations/status", headers=other.headers)
+    assert ok.status_code == 200

@@ -73,7 +73,10 @@ def check_return_to(gw: Gateway, value: str | None) -> str | None:
 
 
 def with_query(url: str, params: Mapping[str, str]) -> str:
-    return url + ("&" if "?" in url else "?") + urlencode(params)
+    """``url`` with ``params`` added to its query (before any ``#fragment``)."""
+    base, hash_, fragment = url.partition("#")
+    joined = base + ("&" if "?" in base else "?") + urlencode(params)
+    return joined + hash_ + fragment
 
 
 def _require_configured(provider: OAuthProvider) -> None:
