@@ -77,11 +77,13 @@ class JwksCache:
         :raises Unauthorized: the provider does not publish that key.
         :raises ServiceUnavailable: no keys could ever be fetched.
         """
+        before = self.fetches
         now = self.clock.now()
         if self.fetched_at is None or now - self.fetched_at >= self.ttl:
             await self._refresh(http)
         key = self._find(kid)
-        if key is None and self._may_refetch(self.clock.now()):
+        # One fetch per request at most: a set fetched just now is already the newest.
+        if key is None and self.fetches == before and self._may_refetch(self.clock.now()):
             await self._refresh(http)
             key = self._find(kid)
         if key is None:

@@ -431,3 +431,14 @@ async def test_jwks_outage(make_app: Any, clock: FrozenClock) -> None:
         token = idp.token(claims_for("ann@example.com", now=now(clock)))
         assert (await client.get("/api/auth/me", headers=bearer(token))).status_code == 200
         assert idp.requests == 3
+
+
+async def test_one_request_fetches_the_key_set_at_most_once(
+    make_app: Any, clock: FrozenClock
+) -> None:
+    async with JwksServer() as idp:
+        app = await jwks_app(make_app, idp, jwks_min_refresh_seconds=0)
+        await make_user("ann@example.com")
+        forged = idp.token(claims_for("ann@example.com", now=now(clock)), key=new_key("zzz"))
+        assert await expect_401(app.test_client(), forged) == "Token signed with an unknown key"
+        assert idp.requests == 1
