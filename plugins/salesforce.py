@@ -20,7 +20,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -118,7 +118,8 @@ class Salesforce:
             return f"https://{host}"
         return self.settings.login_base_url
 
-    def endpoint(self, path: str) -> Any:
+    def endpoint(self, path: str) -> Callable[[Options], str]:
+        """``/services/oauth2/<path>`` on the connection's login host."""
         return lambda options: f"{self.login_origin(options)}/services/oauth2/{path}"
 
     # -- identity --------------------------------------------------------------------

@@ -206,3 +206,13 @@ async def test_bad_settings_fail_at_startup(make_app):
 
     with pytest.raises(StartupError, match=r"hubspot.*api_base_url"):
         await make_app(plugins={NAME: {"api_base_url": "ftp://nope"}})
+
+
+async def test_browser_connect_with_optional_scopes(make_app, hubspot):
+    app = await _app(make_app, hubspot, optional_scopes=["crm.objects.deals.read"])
+    admin = await seed_admin()
+    resp = await app.test_client().get(f"/api/integrations/{NAME}/connect", headers=admin.headers)
+    assert resp.status_code == 302
+    q = query_of(resp.headers["Location"])
+    assert q["optional_scope"] == "crm.objects.deals.read"
+    assert q["redirect_uri"] == "https://gateway.test/api/integrations/hubspot/callback"

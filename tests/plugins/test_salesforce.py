@@ -190,3 +190,16 @@ async def test_concurrent_401s_refresh_once(make_app, sf, db_kind):
         )
     assert [status for status, _ in results] == [200] * 10
     assert sf.refresh_calls == 1
+
+
+async def test_browser_connect_to_my_domain(make_app, sf):
+    app = await make_app(plugins={NAME: plugin_settings(sf)})
+    admin = await seed_admin()
+    resp = await app.test_client().get(
+        f"/api/integrations/{NAME}/connect?my_domain=acme.my.salesforce.com",
+        headers=admin.headers,
+    )
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith(
+        "https://acme.my.salesforce.com/services/oauth2/authorize?"
+    )
