@@ -206,3 +206,26 @@ async def test_raw_rows_hold_no_readable_token(make_app, server, db_kind):
     verifiers = [r["code_verifier"] for r in server.token_requests if "code_verifier" in r]
     assert verifiers and not any(v in dump for v in verifiers)
     assert "gAAAAA" in dump  # Fernet ciphertexts are what is there
+
+
+async def test_no_token_reaches_a_log_line(make_app, server, clock, caplog):
+    caplog.set_level("DEBUG")
+    app, admin = await connected(make_app, server)
+    async with app.app_context():
+        clock.advance(3600)
+        await get_access_token(admin.team, NAME)
+        server.fail_next_token_request(500, {"error": "server_error"})
+        clock.advance(3600)
+        with pytest.raises(TokenUnavailable):
+            await get_access_token(admin.team, NAME)
+        server.revoke_all_refresh_tokens()
+        with pytest.raises(ReconnectRequired):
+            await get_access_token(admin.team, NAME)
+    await app.test_client().post(f"/api/integrations/{NAME}/disconnect", headers=admin.headers)
+    issued = {r.get("refresh_token") for r in server.token_requests} | set(server.revoked)
+    issued |= {r.get("code") for r in server.token_requests}
+    issued.discard(None)
+    assert issued and any("refresh" in r.getMessage() for r in caplog.records)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in issued | {server.client_secret}:
+        assert secret not in text
