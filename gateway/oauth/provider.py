@@ -71,6 +71,8 @@ class OAuthProvider:
         the engine reads it; the result is also what ``fetch_identity`` sees.
     :param default_expires_in: seconds to assume when a token response has no
         ``expires_in``; ``None`` means unknown (refresh only after a 401).
+    :param refresh_params: extra form fields of a refresh-token grant, e.g. ``scope``
+        for a provider that wants the scopes repeated on every refresh.
     """
 
     name: str
@@ -91,6 +93,7 @@ class OAuthProvider:
     connect_options: Callable[[Mapping[str, str]], dict[str, Any]] | None = None
     default_expires_in: int | None = None
     parse_token: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    refresh_params: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def configured(self) -> bool:
