@@ -71,3 +71,24 @@ async def test_member_cannot_change_own_team(any_app: Any) -> None:
     for rule, method in writes:
         resp = await client.open(fill(rule, team.id), method=method, headers=headers, json={})
         assert resp.status_code == 403, f"{method} {rule} answered {resp.status_code}"
+
+
+async def test_every_header_scoped_route_refuses_other_teams(any_app: Any) -> None:
+    """Routes without a team in the path (the team from ``X-Team-Id``) that use
+    ``@team_role_required``: naming another team in the header is 403 too."""
+    victim = await make_team("Victim", await make_user("victim@example.com"))
+    attacker = await make_user("attacker@example.com")
+    await make_team("Attacker", attacker)
+    headers = {**(await token_for(attacker)), "X-Team-Id": str(victim.id)}
+    client = any_app.test_client()
+    checked = 0
+    for rule in any_app.url_map.iter_rules():
+        view = any_app.view_functions.get(rule.endpoint)
+        if "team_id" in rule.arguments or not hasattr(view, "gateway_team_roles"):
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            resp = await client.open(fill(rule.rule, 0), method=method, headers=headers, json={})
+            assert resp.status_code == 403, f"{method} {rule.rule} answered {resp.status_code}"
+            checked += 1
+    # At least the integration endpoints (connect/disconnect/status) are header-scoped.
+    assert checked > 0

@@ -133,6 +133,8 @@ def team_role_required(*roles: str, path_param: str = "team_id") -> Callable[[F]
             g.principal, g.team, g.role = principal, team, role
             return await fn(*args, **kwargs)
 
+        # Lets tests find every team-scoped view (functools.wraps carries it outward).
+        wrapper.gateway_team_roles = wanted  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
