@@ -82,13 +82,15 @@ async def test_third_party_plugin_route_in_app(sample_site, make_app, monkeypatc
     assert (await response.get_json()) == {"greeting": "hello team"}
 
 
-def wait_for(url: str, proc: subprocess.Popen, attempts: int = 200) -> int:
-    """Poll until the server answers (the process needs time to boot, not the test)."""
-    for _ in range(attempts):
+def wait_for(url: str, proc: subprocess.Popen, boot_timeout: float = 60.0) -> int:
+    """Poll until the server answers. The wait is for a process to boot (slow on a busy
+    2-core machine), not for time to pass, so the bound is generous."""
+    deadline = time.monotonic() + boot_timeout
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return response.status
         except urllib.error.HTTPError as exc:
             return exc.code
