@@ -215,3 +215,19 @@ async def test_login_throttled_per_email_across_clients(make_app: Any, monkeypat
         )
         codes.append(resp.status_code)
     assert codes == [401] * 2 + [429]
+
+
+async def test_old_hash_is_upgraded_on_login(any_app: Any) -> None:
+    """A hash made with weaker parameters (and a password from before the length rule)
+    still logs in, and is rehashed with today's parameters."""
+    from argon2 import PasswordHasher
+
+    user = await make_user("old@example.com", password=None)
+    user.password_hash = PasswordHasher(time_cost=1, memory_cost=8192).hash("short")
+    await user.save()
+    resp = await any_app.test_client().post(
+        "/api/auth/login", json={"email": "old@example.com", "password": "short"}
+    )
+    assert resp.status_code == 200
+    upgraded = (await User.get(id=user.id)).password_hash
+    assert upgraded != user.password_hash and "m=65536" in upgraded

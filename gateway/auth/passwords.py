@@ -34,6 +34,12 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def rehash(password: str) -> str:
+    """A fresh hash of an already accepted password (no strength check: a password set
+    under an older policy must keep working)."""
+    return _hasher.hash(password)
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches. A missing hash (user without a password, or no
     such user) burns the same time and answers False."""

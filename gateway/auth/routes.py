@@ -8,7 +8,7 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from gateway import ratelimit
-from gateway.auth.passwords import hash_password, needs_rehash, verify_password
+from gateway.auth.passwords import needs_rehash, rehash, verify_password
 from gateway.auth.principal import require_principal
 from gateway.auth.sessions import clear_cookie, end_all_sessions, issue_cookie, session_user
 from gateway.errors import GatewayError, Unauthorized
@@ -38,7 +38,7 @@ async def login() -> Response:
     if user is None or not ok or not user.is_active:
         raise Unauthorized("Invalid email or password")
     if user.password_hash and needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = rehash(password)
         await user.save(update_fields=["password_hash"])
     response = jsonify({"user": user_json(user)})
     issue_cookie(app, response, user)
