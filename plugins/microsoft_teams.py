@@ -143,6 +143,8 @@ def build(settings: MicrosoftTeamsSettings) -> OAuthProvider:
         revocation_url=None,  # Microsoft has none: disconnect forgets the tokens
         revoke=None,
         token_error=token_error,
+        # The v2 token endpoint documents scope as required on refresh too.
+        refresh_params={"scope": " ".join(settings.scopes)},
     )
 
 

@@ -62,6 +62,8 @@ async def test_full_cycle(make_app, ms, clock, db_kind):
     assert ms.refresh_calls == 3
     presented = [r["refresh_token"] for r in ms.token_requests if "refresh_token" in r]
     assert presented[0] == issued_rt[0] and len(set(presented)) == 3
+    refreshes = [r for r in ms.token_requests if r["grant_type"] == "refresh_token"]
+    assert {r["scope"] for r in refreshes} == {q["scope"]}
     assert (await _status(client, admin))["status"] == "connected"
 
     out = await (

@@ -37,6 +37,7 @@ AADSTS = {
         "The provided authorization code or refresh token has expired due to inactivity.",
     ),
     "invalid_client": (7000215, "Invalid client secret provided."),
+    "invalid_request": (900144, "The request body must contain the following parameter: 'scope'."),
     "interaction_required": (
         50076,
         "Due to a configuration change made by your administrator, "
@@ -88,12 +89,18 @@ class FakeMicrosoft(FakeOAuthServer):
         return web.json_response(body, status=status)
 
     async def token(self, request: web.Request) -> web.Response:
-        if self.next_error is not None:
-            form = await request.post()
-            if form.get("grant_type") == "refresh_token":
+        form = await request.post()
+        if form.get("grant_type") == "refresh_token":
+            if self.next_error is not None:
                 error, self.next_error = self.next_error, None
                 self.refresh_calls += 1
                 return self.error_response(400, error)
+            # The v2 endpoint wants the scopes again on a refresh, a subset of the grant's.
+            grant = self.grants.get(str(form.get("refresh_token", "")))
+            wanted = str(form.get("scope", "")).split()
+            if grant is not None and (not wanted or not set(wanted) <= set(grant.scope.split())):
+                self.refresh_calls += 1
+                return self.error_response(400, "invalid_request")
         return await super().token(request)
 
     def token_body(self, grant: Grant, access: str, refresh: str | None) -> dict[str, Any]:
