@@ -13,6 +13,7 @@ is the whole story there.)
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -76,8 +77,6 @@ def _lock(app: Quart, team_id: int, provider: str) -> asyncio.Lock:
 
 def _stale(gw: Gateway, row: OAuthConnection, rejected: str | None) -> bool:
     if rejected is not None and row.access_token_enc:
-        import hmac
-
         current = common.cipher(gw).decrypt(row.access_token_enc)
         if hmac.compare_digest(current.encode(), rejected.encode()):
             return True
@@ -152,6 +151,7 @@ async def _refresh_locked(
         reason = "no refresh token" if provider else "provider not enabled"
         return await _fail(gw, row, conn, ReconnectRequired(tid, provider_name), reason)
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    form.update({k: v for k, v in provider.refresh_params.items() if k not in form})
     try:
         tokens = await token_request(gw.http, provider, dict(row.options or {}), form, now)
     except TokenEndpointError as exc:
