@@ -19,7 +19,9 @@ def register_routes(app: Any, config: Any) -> list[Blueprint]:
     return [bp]
 
 
-@hookimpl
+# Start after every other plugin's startup (handlers may need what those set up) and
+# stop before their shutdown (running handlers may still use it).
+@hookimpl(trylast=True)
 async def startup(app: Any, config: Any) -> None:
     from gateway.jobs.worker import Worker, wake_event
 
@@ -30,7 +32,7 @@ async def startup(app: Any, config: Any) -> None:
         app.extensions[WORKER_KEY] = worker
 
 
-@hookimpl
+@hookimpl(tryfirst=True)
 async def shutdown(app: Any, config: Any) -> None:
     worker = app.extensions.pop(WORKER_KEY, None)
     if worker is not None:
