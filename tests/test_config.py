@@ -151,3 +151,20 @@ def test_plugins_report_startup_warnings_through_config(tmp_path, capsys):
         sys.path.remove(str(site))
     out = capsys.readouterr().out
     assert "warning: plugin 'needs_token': auth_token is not set" in out
+
+
+def test_the_shipped_plugins_toml_starts_with_no_environment(tmp_path):
+    """The README's `gateway serve` runs with the repository's plugins.toml and no
+    secrets set: it must start (degraded, with warnings), not stop."""
+    from pathlib import Path
+
+    from gateway.app import create_app
+
+    shipped = Path(__file__).parent.parent / "plugins.toml"
+    copy = tmp_path / "plugins.toml"
+    copy.write_text(shipped.read_text())
+    config = load_config(copy, environ={})
+    app = create_app(config)
+    assert app.extensions["gateway"].warnings  # providers without credentials say so
+    assert not config.is_enabled("jwt_auth")
+    assert config.is_enabled("twilio_voice") and config.is_enabled("admin")
