@@ -103,9 +103,7 @@ def _dedup(key: str) -> str:
 async def _team_of(event: ParsedEvent) -> Team | None:
     # One query per lookup (joined), not two: this runs on every webhook.
     if event.phone_number:
-        number = (
-            await PhoneNumber.filter(number=event.phone_number).select_related("team").first()
-        )
+        number = await PhoneNumber.filter(number=event.phone_number).select_related("team").first()
         if number is not None:
             return number.team
     if event.agent_id:
