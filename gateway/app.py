@@ -103,7 +103,6 @@ def create_app(
         gw.registries[hook_name] = collect_registry(pm, hook_name, kind, config=config)
     responses.install(app)
     _register_blueprints(app, gw)
-    _register_plugin_secrets(config)
 
     @app.before_serving
     async def open_everything() -> None:
@@ -141,18 +140,6 @@ def _register_blueprints(app: Quart, gw: Gateway) -> None:
                         )
                     seen_rules[key] = plugin
             app.extensions.setdefault("gateway_routes", {})[bp.name] = plugin
-
-
-def _register_plugin_secrets(config: GatewayConfig) -> None:
-    """Teach the log redactor every secret value found in the plugins' tables."""
-    from pydantic import SecretStr
-
-    for parsed in config._parsed.values():
-        for _field, value in parsed:
-            if isinstance(value, SecretStr):
-                redactor.add(value.get_secret_value())
-            elif isinstance(value, list | tuple):
-                redactor.add(*(v.get_secret_value() for v in value if isinstance(v, SecretStr)))
 
 
 async def _startup(app: Quart, gw: Gateway) -> None:

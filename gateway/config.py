@@ -117,6 +117,24 @@ def _resolve_secret_refs(value: Any, base_dir: Path, missing: list[str], key: st
     return value
 
 
+def _teach_redactor(value: Any) -> None:
+    """Every secret in parsed settings (nested models, dicts and lists included) is
+    blanked from log lines from the moment it is parsed, so no plugin has to do it."""
+    from gateway.logs import redactor
+
+    if isinstance(value, SecretStr):
+        redactor.add(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        for _name, item in value:
+            _teach_redactor(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _teach_redactor(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _teach_redactor(item)
+
+
 def _first_error(plugin: str, exc: PydanticValidationError) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(table)"
@@ -180,6 +198,7 @@ class GatewayConfig:
             raise StartupError(detail) from None
         self.unresolved[name] = missing
         self._parsed[name] = parsed
+        _teach_redactor(parsed)
         return parsed
 
     # -- views ---------------------------------------------------------------------

@@ -145,3 +145,36 @@ async def test_known_secret_never_reaches_logs(make_app, caplog, monkeypatch):
     assert caplog.records, "the leak route should have logged"
     assert secret not in caplog.text
     assert "**********" in caplog.text
+
+
+async def test_nested_plugin_secrets_are_redacted_too(make_app, caplog, monkeypatch):
+    from pydantic import SecretStr
+
+    from gateway.config import PluginSettings
+
+    class Account(PluginSettings):
+        token: SecretStr
+
+    class Settings(PluginSettings):
+        accounts: dict[str, Account] = {}
+        keys: list[SecretStr] = []
+
+    nested, listed = "nested-secret-0123456789", "listed-secret-9876543210"
+    monkeypatch.setenv("NESTED", nested)
+    monkeypatch.setenv("LISTED", listed)
+
+    class Chatty:
+        @hookimpl
+        def register_routes(self, app, config):
+            config.plugin_config("chatty", Settings)
+            logging.getLogger("chatty").warning("tokens %s and %s", nested, listed)
+
+    caplog.set_level(logging.INFO)
+    await make_app(
+        extra_plugins=[("chatty", Chatty())],
+        plugins={
+            "chatty": {"accounts": {"a": {"token": {"env": "NESTED"}}}, "keys": [{"env": "LISTED"}]}
+        },
+    )
+    logging.getLogger("chatty").warning("again %s %s", nested, listed)
+    assert nested not in caplog.text and listed not in caplog.text

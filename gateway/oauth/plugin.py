@@ -13,4 +13,11 @@ from gateway import hookimpl
 def register_routes(app: Any, config: Any) -> list[Blueprint]:
     from gateway.oauth.routes import bp
 
+    registry = app.extensions["gateway"].registries["register_oauth_providers"]
+    for plugin, provider in registry.values():
+        if not provider.configured:
+            config.warn(
+                f"plugin '{plugin}': client_id/client_secret not set: {provider.display_name} "
+                "is listed as not configured and connecting it answers 503"
+            )
     return [bp]
