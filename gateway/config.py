@@ -15,9 +15,10 @@ import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
 from gateway.errors import StartupError
@@ -76,6 +77,18 @@ class GatewaySettings(BaseModel):
             return self.database_url
         path = (self.data_dir / "gateway.db").resolve()
         return f"sqlite://{path}?synchronous=NORMAL&busy_timeout=5000"
+
+
+def _http_base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError("must be an http(s) URL")
+    return value.rstrip("/")
+
+
+# A third party's configurable base URL (tests point it at a loopback fake), normalised
+# without a trailing slash.
+HttpBaseURL = Annotated[str, AfterValidator(_http_base_url)]
 
 
 class PluginSettings(BaseModel):

@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from gateway import hookimpl
-from gateway.config import GatewayConfig, PluginSettings
+from gateway.config import GatewayConfig, HttpBaseURL, PluginSettings
 from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider, RevokeRequest
 from gateway.oauth.revoke import RevocationFailed
 
@@ -44,20 +44,13 @@ BAD_CLIENT = {"BAD_CLIENT_ID", "BAD_CLIENT_SECRET", "INVALID_CLIENT"}
 class HubSpotSettings(PluginSettings):
     client_id: str | None = None
     client_secret: SecretStr | None = None
-    auth_base_url: str = "https://app.hubspot.com"  # the install/consent page
-    api_base_url: str = "https://api.hubapi.com"  # token, introspect, revoke
+    auth_base_url: HttpBaseURL = "https://app.hubspot.com"  # the install/consent page
+    api_base_url: HttpBaseURL = "https://api.hubapi.com"  # token, introspect, revoke
     oauth_api_version: str = Field(default="2026-03", pattern=r"^(v[0-9]+|[0-9]{4}-[0-9]{2})$")
     scopes: list[str] = Field(
         default_factory=lambda: ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write"]
     )
     optional_scopes: list[str] = Field(default_factory=list)
-
-    @field_validator("auth_base_url", "api_base_url")
-    @classmethod
-    def _http_origin(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/?#]+(/[^?#]*)?$", value):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
 
     @property
     def oauth_base(self) -> str:

@@ -18,13 +18,13 @@ import base64
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
 from gateway import hookimpl
-from gateway.config import GatewayConfig, PluginSettings
+from gateway.config import GatewayConfig, HttpBaseURL, PluginSettings
 from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider
 
 NAME = "microsoft_teams"
@@ -40,20 +40,12 @@ class MicrosoftTeamsSettings(PluginSettings):
     client_secret: SecretStr | None = None
     # "organizations" (any work/school tenant), "common", or one tenant's id/domain.
     tenant: str = Field(default="organizations", pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$")
-    login_base_url: str = "https://login.microsoftonline.com"
-    graph_base_url: str = "https://graph.microsoft.com"
+    login_base_url: HttpBaseURL = "https://login.microsoftonline.com"
+    graph_base_url: HttpBaseURL = "https://graph.microsoft.com"
     scopes: list[str] = Field(default_factory=lambda: list(DEFAULT_SCOPES))
     prompt: str | None = Field(
         default="select_account", pattern=r"^(select_account|login|consent|)$"
     )
-
-    @field_validator("login_base_url", "graph_base_url")
-    @classmethod
-    def _origin(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
 
     @field_validator("scopes")
     @classmethod

@@ -168,3 +168,19 @@ def test_the_shipped_plugins_toml_starts_with_no_environment(tmp_path):
     assert app.extensions["gateway"].warnings  # providers without credentials say so
     assert not config.is_enabled("jwt_auth")
     assert config.is_enabled("twilio_voice") and config.is_enabled("admin")
+
+
+def test_http_base_url_setting_type(tmp_path):
+    from gateway.config import HttpBaseURL
+
+    class Settings(PluginSettings):
+        api_base_url: HttpBaseURL = "https://api.example.com"
+
+    path = tmp_path / "plugins.toml"
+    path.write_text('[plugins.demo]\napi_base_url = "http://127.0.0.1:8080/v1/"\n')
+    settings = load_config(path, environ={}).plugin_config("demo", Settings)
+    assert settings.api_base_url == "http://127.0.0.1:8080/v1"
+    for bad in ("ftp://example.com", "https://", "https://example.com/?x=1", "example.com"):
+        path.write_text(f'[plugins.demo]\napi_base_url = "{bad}"\n')
+        with pytest.raises(StartupError, match="key 'api_base_url'"):
+            load_config(path, environ={}).plugin_config("demo", Settings)

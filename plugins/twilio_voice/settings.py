@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from gateway.config import GatewayConfig, PluginSettings
+from gateway.config import GatewayConfig, HttpBaseURL, PluginSettings
 
 NAME = "twilio_voice"
 _ACCOUNT_SID = r"^AC[0-9a-fA-F]{32}$"
@@ -33,7 +33,7 @@ class TwilioVoiceSettings(PluginSettings):
     shared_keys: dict[str, SecretStr] = Field(default_factory=dict)
 
     # Recordings are only ever fetched from this origin (scheme, host, port).
-    api_base_url: str = "https://api.twilio.com"
+    api_base_url: HttpBaseURL = "https://api.twilio.com"
     # Extra hosts a media redirect may lead to (e.g. a CDN). Credentials never go there.
     media_redirect_hosts: list[str] = Field(default_factory=list)
     recording_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
@@ -44,7 +44,7 @@ class TwilioVoiceSettings(PluginSettings):
     # How an answered call reaches the voice agent: a media stream to this wss URL, or
     # the agent provider's register-call API (which answers with TwiML).
     stream_url: str | None = None
-    agent_api_base_url: str = "https://api.elevenlabs.io"
+    agent_api_base_url: HttpBaseURL = "https://api.elevenlabs.io"
     agent_api_key: SecretStr | None = None
     agent_api_timeout_seconds: float = Field(default=5.0, gt=0, le=10)
     voice_language: str = "en-US"
@@ -64,14 +64,6 @@ class TwilioVoiceSettings(PluginSettings):
             if not re.match(_ACCOUNT_SID, sid):
                 raise ValueError(f"'{sid}' is not an AccountSid (AC + 32 hex)")
         return value
-
-    @field_validator("api_base_url", "agent_api_base_url")
-    @classmethod
-    def _http_origin(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
 
     @field_validator("stream_url")
     @classmethod
