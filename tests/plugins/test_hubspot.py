@@ -12,6 +12,7 @@ import pytest
 from gateway.oauth import get_access_token
 from gateway.oauth.tokens import ReconnectRequired
 from tests.support.fake_hubspot import FakeHubSpot, plugin_settings
+from tests.support.oauth_helpers import integration_status
 from tests.support.oauth_server import query_of, run_connect, seed_admin
 
 NAME = "hubspot"
@@ -29,10 +30,7 @@ async def _app(make_app: Any, server: FakeHubSpot, **extra: Any) -> Any:
 
 
 async def _status(client: Any, admin: Any) -> dict[str, Any]:
-    resp = await client.get("/api/integrations/status", headers=admin.headers)
-    assert resp.status_code == 200
-    body = await resp.get_json()
-    return next(i for i in body["integrations"] if i["provider"] == NAME)
+    return await integration_status(client, admin, NAME)
 
 
 async def test_full_cycle(make_app, hubspot, clock, db_kind, caplog):

@@ -14,6 +14,7 @@ from gateway.oauth.models import OAuthConnection
 from gateway.oauth.tokens import NotConnected, ReconnectRequired
 from plugins.salesforce import api_request
 from tests.support.fake_salesforce import ORG_ID, USER_ID, FakeSalesforce, plugin_settings
+from tests.support.oauth_helpers import integration_status
 from tests.support.oauth_server import query_of, run_connect, seed_admin
 
 NAME = "salesforce"
@@ -27,10 +28,7 @@ async def sf():
 
 
 async def _status(client: Any, admin: Any) -> dict[str, Any]:
-    resp = await client.get("/api/integrations/status", headers=admin.headers)
-    assert resp.status_code == 200
-    body = await resp.get_json()
-    return next(i for i in body["integrations"] if i["provider"] == NAME)
+    return await integration_status(client, admin, NAME)
 
 
 async def _connect_url(client: Any, admin: Any, body: dict[str, str]) -> Any:

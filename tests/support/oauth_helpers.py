@@ -73,6 +73,14 @@ async def run_connect(
     return await client.get(callback, headers=callback_headers or {})
 
 
+async def integration_status(client: Any, admin: Any, provider: str) -> dict[str, Any]:
+    """The status entry of one provider, as the admin sees it."""
+    resp = await client.get("/api/integrations/status", headers=admin.headers)
+    assert resp.status_code == 200
+    body = await resp.get_json()
+    return next(i for i in body["integrations"] if i["provider"] == provider)
+
+
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
