@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+import authlib.deprecate  # noqa: F401  (its own "always" filter must come before ours)
 
 from gateway.clock import Clock
 from gateway.errors import ServiceUnavailable, Unauthorized

@@ -10,6 +10,7 @@ import warnings
 from typing import Any
 
 import aiohttp
+import authlib.deprecate  # noqa: F401  (its own "always" filter must come before ours)
 
 from gateway.auth.principal import Principal
 from gateway.auth.tokens import TOKEN_PREFIX
