@@ -143,21 +143,12 @@ def _register_blueprints(app: Quart, gw: Gateway) -> None:
 
 
 async def _startup(app: Quart, gw: Gateway) -> None:
-    settings = gw.config.gateway
     await gw.db.open()
-    auto = settings.auto_migrate
-    if auto is None:
-        auto = dbmod.is_sqlite(gw.db.url)
-    if auto:
-        await gw.db.migrate()
-    else:
-        pending = await gw.db.pending_migrations()
-        if pending:
-            await gw.db.close()
-            raise StartupError(
-                f"database: {len(pending)} migration(s) pending ({pending[0]}, ...); "
-                "run `gateway migrate`"
-            )
+    try:
+        await gw.db.ensure_schema(gw.config.gateway.auto_migrate)
+    except StartupError:
+        await gw.db.close()
+        raise
     gw.http = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=30, connect=5),
         headers={"User-Agent": "renchi-gateway"},

@@ -47,7 +47,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 async def _preflight(config: GatewayConfig) -> None:
     """Fail before binding a port: plugins, settings, database, migrations."""
     from gateway.app import create_app, get_gateway
-    from gateway.db import is_sqlite
 
     app = create_app(config)
     gw = get_gateway(app)
@@ -56,17 +55,7 @@ async def _preflight(config: GatewayConfig) -> None:
     except Exception as exc:
         raise StartupError(f"database: cannot connect ({type(exc).__name__}: {exc})") from None
     try:
-        auto = config.gateway.auto_migrate
-        if auto is None:
-            auto = is_sqlite(gw.db.url)
-        if auto:
-            await gw.db.migrate()
-        else:
-            pending = await gw.db.pending_migrations()
-            if pending:
-                raise StartupError(
-                    f"database: {len(pending)} migration(s) pending; run `gateway migrate`"
-                )
+        await gw.db.ensure_schema(config.gateway.auto_migrate)
     finally:
         await gw.db.close()
     for message in gw.warnings:

@@ -133,6 +133,24 @@ class Database:
         await executor.migrate(None, progress=progress)
         return applied
 
+    async def ensure_schema(self, auto_migrate: bool | None) -> None:
+        """Apply pending migrations when allowed (default: only on SQLite, the embedded
+        mode), else refuse to run on an old schema.
+
+        :raises StartupError: migrations are pending and may not be applied here.
+        """
+        if auto_migrate is None:
+            auto_migrate = is_sqlite(self.url)
+        if auto_migrate:
+            await self.migrate()
+            return
+        pending = await self.pending_migrations()
+        if pending:
+            raise StartupError(
+                f"database: {len(pending)} migration(s) pending ({pending[0]}, ...); "
+                "run `gateway migrate`"
+            )
+
     async def pending_migrations(self) -> list[str]:
         executor = MigrationExecutor(connections.get("default"), self.config["apps"])
         plan = await executor.plan(None)

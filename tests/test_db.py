@@ -46,3 +46,28 @@ async def test_postgres_needs_explicit_migrate(make_app, pg_database):
         assert await gw.db.pending_migrations() == []
     finally:
         await gw.db.close()
+
+
+async def test_ensure_schema_refuses_a_fresh_postgres_unless_allowed(make_app, pg_database):
+    import uuid
+
+    from tests.conftest import _pg_admin
+
+    name = f"gwfresh_{uuid.uuid4().hex[:10]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    url = pg_database.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        app = await make_app(db="postgres", database_url=url, start=False)
+        gw = app.extensions["gateway"]
+        await gw.db.open()
+        try:
+            with pytest.raises(
+                StartupError, match=r"migration\(s\) pending .*run `gateway migrate`"
+            ):
+                await gw.db.ensure_schema(None)  # default on PostgreSQL: never migrate
+            await gw.db.ensure_schema(True)
+            await gw.db.ensure_schema(False)  # nothing pending any more
+        finally:
+            await gw.db.close()
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

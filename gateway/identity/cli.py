@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from gateway.config import GatewayConfig
-from gateway.errors import GatewayError, StartupError
+from gateway.errors import GatewayError
 
 Op = Callable[[argparse.Namespace, Any], Awaitable[Any]]
 
@@ -76,18 +76,11 @@ def _runner(op: Op) -> Callable[[argparse.Namespace, GatewayConfig], int]:
 async def _with_database(op: Op, args: argparse.Namespace, config: GatewayConfig) -> int:
     from gateway.app import create_app, get_gateway
     from gateway.cli import print_json
-    from gateway.db import is_sqlite
 
     gw = get_gateway(create_app(config))
     await gw.db.open()
     try:
-        auto = config.gateway.auto_migrate
-        if auto is None:
-            auto = is_sqlite(gw.db.url)
-        if auto:
-            await gw.db.migrate()
-        elif await gw.db.pending_migrations():
-            raise StartupError("database: migrations pending; run `gateway migrate`")
+        await gw.db.ensure_schema(config.gateway.auto_migrate)
         try:
             result = await op(args, gw)
         except GatewayError as exc:
