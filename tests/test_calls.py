@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 
 from gateway.calls.models import Call, Recording
 from gateway.calls.recordings import RecordingUpdate, expiry, upsert_recording
-from gateway.calls.status import CallUpdate, status_rank, upsert_call
+from gateway.calls.status import CallUpdate, status_rank, upsert_call, upsert_calls
 from gateway.identity.models import Team
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -62,6 +62,25 @@ async def test_every_arrival_order_ends_in_the_same_row(any_app):
         assert call.ended_at == T0 + timedelta(seconds=65)
         assert call.duration_seconds == 60
     assert await Call.all().count() == 24
+
+
+async def test_one_batch_of_interleaved_callbacks_for_many_calls(any_app):
+    """What group commit hands over: every arrival order of four calls' callbacks mixed
+    in one list, half of the calls already stored. Same rows as one at a time, in a
+    fixed number of queries."""
+    orders = list(itertools.permutations(LIFE))[:8]
+    await apply_all([update("ringing", 1, 2, external_id=f"CB{n}") for n in range(0, 8, 2)])
+    lists = [
+        [update(s, q, o, external_id=f"CB{n}") for s, q, o in order]
+        for n, order in enumerate(orders)
+    ]
+    mixed = [u for batch in itertools.zip_longest(*lists) for u in batch if u is not None]
+    async with in_transaction() as conn:
+        calls = await upsert_calls([*mixed, mixed[0]], using_db=conn)
+    assert sorted(calls) == [f"CB{n}" for n in range(8)]
+    for call in await Call.filter(external_id__startswith="CB"):
+        assert (call.status, call.last_sequence, call.duration_seconds) == ("completed", 3, 60)
+        assert (call.started_at, call.ended_at) == (T0, T0 + timedelta(seconds=65))
 
 
 async def test_late_ringing_never_overwrites_completed(any_app):

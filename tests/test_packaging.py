@@ -27,9 +27,9 @@ def test_wheel_contents(tmp_path):
     assert "hookspecs.py" in names
     assert "gateway/py.typed" in names
     migrations = {n for n in names if "/migrations/" in n and n.endswith(".py")}
-    on_disk = {
-        str(p.relative_to(ROOT)) for p in ROOT.glob("gateway/**/migrations/*.py")
-    } | {str(p.relative_to(ROOT)) for p in ROOT.glob("plugins/**/migrations/*.py")}
+    on_disk = {str(p.relative_to(ROOT)) for p in ROOT.glob("gateway/**/migrations/*.py")} | {
+        str(p.relative_to(ROOT)) for p in ROOT.glob("plugins/**/migrations/*.py")
+    }
     assert on_disk <= migrations
     assert not any(n.startswith("tests/") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -85,26 +85,44 @@ def _new_call(update: CallUpdate) -> Call:
     return blank
 
 
-async def upsert_call(update: CallUpdate, *, using_db: Any) -> Call:
-    """Create or advance the call row, inside the caller's transaction.
+async def upsert_calls(updates: list[CallUpdate], *, using_db: Any) -> dict[str, Call]:
+    """Create or advance the call rows, inside the caller's transaction; ``updates`` are
+    applied in order (several may be about one call). A handful of queries, however many
+    updates: lock the rows, insert the missing ones, one bulk update.
 
-    Safe under concurrency: the row is locked (PostgreSQL ``FOR UPDATE``; SQLite has one
-    writer) and a first insert racing another uses ``ON CONFLICT DO NOTHING`` then reads
-    the winner, so two first callbacks for one call never fail or overwrite each other.
+    Safe under concurrency: the rows are locked in ``external_id`` order (PostgreSQL
+    ``FOR UPDATE``; SQLite has one writer), and a first insert racing another uses
+    ``ON CONFLICT DO NOTHING`` then reads the winner, so two first callbacks for one call
+    never fail or overwrite each other.
     """
-    query = Call.filter(external_id=update.external_id).using_db(using_db)
-    call = await query.select_for_update().first()
-    if call is None:
-        await Call.bulk_create([_new_call(update)], ignore_conflicts=True, using_db=using_db)
-        call = await query.select_for_update().first()
-        if call is None:  # pragma: no cover - the row exists after the insert or conflict
-            raise RuntimeError("call row vanished inside its transaction")
-    changes = merge(call, update)
-    if changes:
-        for name, value in changes.items():
+    firsts = {u.external_id: u for u in reversed(updates)}  # first update of each call
+
+    def locked(ids: list[str]) -> Any:
+        query = Call.filter(external_id__in=ids).using_db(using_db)
+        return query.order_by("external_id").select_for_update()
+
+    calls = {c.external_id: c for c in await locked(sorted(firsts))}
+    missing = sorted(set(firsts) - set(calls))
+    if missing:
+        fresh = [_new_call(firsts[i]) for i in missing]
+        await Call.bulk_create(fresh, ignore_conflicts=True, using_db=using_db)
+        calls.update({c.external_id: c for c in await locked(missing)})
+    changed: dict[str, set[str]] = {}
+    for update in updates:
+        call = calls[update.external_id]
+        for name, value in merge(call, update).items():
             setattr(call, name, value)
-        await call.save(update_fields=[*changes, "updated_at"], using_db=using_db)
-    return call
+            changed.setdefault(update.external_id, set()).add(name)
+    if changed:
+        rows = [calls[i] for i in sorted(changed)]
+        fields = sorted(set().union(*changed.values()) | {"updated_at"})
+        await Call.bulk_update(rows, fields=fields, using_db=using_db)
+    return calls
 
 
-__all__ = ["TERMINAL", "CallUpdate", "merge", "status_rank", "upsert_call"]
+async def upsert_call(update: CallUpdate, *, using_db: Any) -> Call:
+    """:func:`upsert_calls` for one update."""
+    return (await upsert_calls([update], using_db=using_db))[update.external_id]
+
+
+__all__ = ["TERMINAL", "CallUpdate", "merge", "status_rank", "upsert_call", "upsert_calls"]

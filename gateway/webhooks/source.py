@@ -77,7 +77,11 @@ class WebhookSource:
         ``gateway.errors.ValidationError`` answers 400.
     :param apply: optional ``(ApplyContext) -> None`` (async), the cheap state change made
         in the same transaction as the event (e.g. upserting the call row). Not called
-        for duplicates.
+        for duplicates. It may run again if its transaction rolls back (a batch is retried
+        one delivery at a time), so it must change nothing outside the transaction.
+    :param apply_batch: optional ``(list[ApplyContext]) -> None`` (async), used instead
+        of ``apply`` when set: the new events of several requests stored in one
+        transaction, in arrival order, so the state change can be one query per batch.
     :param respond: optional ``(WebhookRequest, events, teams) -> quart Response`` (may be
         async), built after the commit; default ``200 {"received": n}``.
     :param max_body_bytes: this route's body limit (413 above it).
@@ -89,6 +93,7 @@ class WebhookSource:
     verify: Callable[[WebhookRequest], bool | Awaitable[bool]]
     parse: Callable[[WebhookRequest], list[ParsedEvent] | Awaitable[list[ParsedEvent]]]
     apply: Callable[[ApplyContext], Awaitable[None]] | None = None
+    apply_batch: Callable[[list[ApplyContext]], Awaitable[None]] | None = None
     respond: Callable[..., Any] | None = None
     max_body_bytes: int = 1024 * 1024
     methods: tuple[str, ...] = ("POST",)

@@ -50,7 +50,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             path="twilio/status",
             verify=by_number,
             parse=status.parse,
-            apply=status.apply,
+            apply_batch=status.apply_batch,
             max_body_bytes=MAX_BODY,
         ),
         WebhookSource(

@@ -4,7 +4,7 @@ twice. The call row is advanced in the ingestion transaction (see
 
 from __future__ import annotations
 
-from gateway.calls.status import CallUpdate, upsert_call
+from gateway.calls.status import CallUpdate, upsert_calls
 from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookRequest
 from plugins.twilio_voice import params as p
 
@@ -43,20 +43,22 @@ def parse(req: WebhookRequest) -> list[ParsedEvent]:
     ]
 
 
-async def apply(ctx: ApplyContext) -> None:
+def call_update(ctx: ApplyContext) -> CallUpdate:
     form = ctx.event.payload
-    await upsert_call(
-        CallUpdate(
-            external_id=form["CallSid"],
-            status=form["CallStatus"],
-            sequence=p.optional_int(form, "SequenceNumber"),
-            at=ctx.event.occurred_at or ctx.clock.now(),
-            duration_seconds=p.optional_int(form, "CallDuration"),
-            team_id=ctx.team.id if ctx.team is not None else None,
-            account_id=form.get("AccountSid"),
-            direction=form.get("Direction"),
-            from_number=form.get("From") or form.get("Caller"),
-            to_number=form.get("To") or form.get("Called"),
-        ),
-        using_db=ctx.connection,
+    return CallUpdate(
+        external_id=form["CallSid"],
+        status=form["CallStatus"],
+        sequence=p.optional_int(form, "SequenceNumber"),
+        at=ctx.event.occurred_at or ctx.clock.now(),
+        duration_seconds=p.optional_int(form, "CallDuration"),
+        team_id=ctx.team.id if ctx.team is not None else None,
+        account_id=form.get("AccountSid"),
+        direction=form.get("Direction"),
+        from_number=form.get("From") or form.get("Caller"),
+        to_number=form.get("To") or form.get("Called"),
     )
+
+
+async def apply_batch(ctxs: list[ApplyContext]) -> None:
+    """Every status callback stored together advances its call in one bulk update."""
+    await upsert_calls([call_update(ctx) for ctx in ctxs], using_db=ctxs[0].connection)

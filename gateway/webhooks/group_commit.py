@@ -1,0 +1,103 @@
+"""Group commit: webhooks that arrive together share one transaction.
+
+A commit is the expensive part of taking a webhook (on SQLite, transactions also run
+one at a time), so requests do not each open their own: they join a queue, one task
+stores everything queued in one transaction, and each request is answered only after
+the commit that holds its events. While one batch commits, the next one gathers, so
+batches grow with load and an idle gateway still stores a lone webhook at once.
+
+If a batch fails, its deliveries are stored again one by one, each in its own
+transaction: one poisoned delivery (a plugin's ``apply`` raising, say) fails alone, and
+when the database itself is down every sender gets its own 5xx. Nothing is answered
+2xx unless it is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from tortoise.exceptions import IntegrityError
+
+from gateway.webhooks.store import Delivery, Stored
+
+log = logging.getLogger("gateway.webhooks")
+
+StoreBatch = Callable[[list[Delivery]], Awaitable[list[Stored]]]
+# Bounded so one transaction stays short and its SQL within parameter limits.
+MAX_BATCH = 128
+
+
+class GroupCommit:
+    def __init__(self, store: StoreBatch, max_batch: int = MAX_BATCH) -> None:
+        self._store = store
+        self._max = max_batch
+        self._queue: list[tuple[Delivery, asyncio.Future[Stored]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, delivery: Delivery) -> Stored:
+        """Store ``delivery``; returns once it is committed, raises if it could not be.
+
+        A cancelled caller (the sender hung up) does not cancel the store: its events
+        are committed anyway and its redelivery will be recognised as a duplicate.
+        """
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._queue.append((delivery, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[: self._max]
+                del self._queue[: self._max]
+                await self._commit(batch)
+        finally:
+            # Only reached with items left if this task was cancelled (shutdown).
+            for _, future in self._queue:
+                future.cancel()
+            self._queue.clear()
+
+    async def _commit(self, batch: list[tuple[Delivery, asyncio.Future[Stored]]]) -> None:
+        try:
+            results = await self._store([d for d, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1 and not isinstance(exc, IntegrityError):
+                _settle(batch[0][1], exc=exc)
+                return
+            log.info("webhook batch of %d failed (%s); storing one by one", len(batch), exc)
+            for delivery, future in batch:
+                await self._commit_alone(delivery, future)
+        except BaseException:
+            for _, future in batch:
+                future.cancel()
+            raise
+        else:
+            for (_, future), result in zip(batch, results, strict=True):
+                _settle(future, result)
+
+    async def _commit_alone(self, delivery: Delivery, future: asyncio.Future[Stored]) -> None:
+        for attempt in range(3):
+            try:
+                _settle(future, (await self._store([delivery]))[0])
+                return
+            except IntegrityError as exc:
+                # Another process stored an overlapping row first; the retry sees it.
+                if attempt == 2:
+                    _settle(future, exc=exc)
+            except Exception as exc:
+                _settle(future, exc=exc)
+                return
+
+
+def _settle(
+    future: asyncio.Future[Stored], result: Stored | None = None, exc: BaseException | None = None
+) -> None:
+    if future.done():  # the caller went away; what was stored stays stored
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]

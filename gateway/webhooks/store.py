@@ -1,0 +1,195 @@
+"""The ingestion transaction for a batch of verified webhook requests.
+
+One transaction stores every event of the batch: the team each belongs to, the event
+rows (``INSERT ... ON CONFLICT DO NOTHING RETURNING``, so a redelivery, even one racing
+in another process, is recognised without an error), the source's ``apply`` for the new
+ones, and one job per interested handler. The batch is usually many requests that
+arrived together (see :mod:`gateway.webhooks.group_commit`); a batch of one is the same
+path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from gateway.identity.models import PhoneNumber, Team, VoiceAgent
+from gateway.jobs.models import Job
+from gateway.jobs.queue import QueueSettings, jobs_for
+from gateway.webhooks.models import ROUTED, UNROUTED, WebhookEvent
+from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookSource
+
+DEDUP_MAX = 255
+_COLUMNS = (
+    "source",
+    "dedup_key",
+    "type",
+    "status",
+    "team_id",
+    "payload",
+    "phone_number",
+    "agent_id",
+    "occurred_at",
+    "received_at",
+)
+
+
+@dataclass
+class Delivery:
+    """One verified request's events, waiting to be stored."""
+
+    source: WebhookSource
+    events: list[ParsedEvent]
+
+
+@dataclass
+class Stored:
+    """What storing one delivery did."""
+
+    teams: list[Team | None] = field(default_factory=list)
+    new: int = 0  # events that were not duplicates
+    queued: int = 0  # jobs created for them
+
+
+@dataclass
+class _Row:
+    """An event on its way into the table (quacks like a WebhookEvent for jobs_for)."""
+
+    delivery: int
+    source: WebhookSource
+    event: ParsedEvent
+    dedup_key: str
+    team: Team | None
+    type: str
+    id: int | None = None
+
+    @property
+    def team_id(self) -> int | None:
+        return self.team.id if self.team is not None else None
+
+
+def dedup_key(key: str) -> str:
+    """Keys longer than the column are hashed, never truncated (two keys sharing a
+    prefix must stay distinct)."""
+    if len(key) <= DEDUP_MAX:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+async def _teams(events: list[ParsedEvent], conn: Any) -> list[Team | None]:
+    """The team of each event, by phone number first, then by agent: two queries for
+    the whole batch at most, whatever its size."""
+    numbers = {e.phone_number for e in events if e.phone_number}
+    by_number: dict[str, Team] = {}
+    if numbers:
+        query = PhoneNumber.filter(number__in=numbers).using_db(conn).select_related("team")
+        by_number = {row.number: row.team for row in await query}
+    agents = {e.agent_id for e in events if e.agent_id and (e.phone_number or "") not in by_number}
+    by_agent: dict[str, Team] = {}
+    if agents:
+        query = VoiceAgent.filter(agent_id__in=agents).using_db(conn).select_related("team")
+        by_agent = {row.agent_id: row.team for row in await query}
+    return [by_number.get(e.phone_number or "") or by_agent.get(e.agent_id or "") for e in events]
+
+
+async def _insert_events(rows: list[_Row], now: Any, conn: Any) -> None:
+    """Insert the rows that are new and set their ``id``; a row left with ``id`` None
+    was already stored (a duplicate). One statement for the whole batch."""
+    fields = WebhookEvent._meta.fields_map
+    dollar = conn.capabilities.dialect == "postgres"
+    values: list[Any] = []
+    groups: list[str] = []
+    # A stable order, so two processes inserting overlapping batches take their
+    # unique-index locks in the same order and cannot deadlock each other.
+    for row in sorted(rows, key=lambda r: (r.source.name, r.dedup_key)):
+        ev = row.event
+        record = (
+            row.source.name,
+            row.dedup_key,
+            ev.type,
+            ROUTED if row.team is not None else UNROUTED,
+            row.team_id,
+            fields["payload"].to_db_value(ev.payload, WebhookEvent),
+            ev.phone_number,
+            ev.agent_id,
+            fields["occurred_at"].to_db_value(ev.occurred_at, WebhookEvent),
+            fields["received_at"].to_db_value(now, WebhookEvent),
+        )
+        start = len(values)
+        values.extend(record)
+        marks = (f"${start + i + 1}" if dollar else "?" for i in range(len(record)))
+        groups.append("(" + ", ".join(marks) + ")")
+    # Only placeholders and fixed names are formatted in; every value is a parameter.
+    table, columns = WebhookEvent._meta.db_table, ", ".join(_COLUMNS)
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join(groups)} "  # noqa: S608
+        "ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id, source, dedup_key"
+    )
+    inserted = await conn.execute_query_dict(sql, values)
+    ids = {(r["source"], r["dedup_key"]): r["id"] for r in inserted}
+    for row in rows:
+        row.id = ids.get((row.source.name, row.dedup_key))
+
+
+async def _apply(rows: list[_Row], gw: Any, conn: Any) -> None:
+    """Each source's state change for its new events, in arrival order; consecutive
+    events of a source with ``apply_batch`` go to it in one call."""
+    run: list[ApplyContext] = []
+    run_source: WebhookSource | None = None
+
+    async def flush() -> None:
+        if run and run_source is not None and run_source.apply_batch is not None:
+            await run_source.apply_batch(list(run))
+        run.clear()
+
+    for row in rows:
+        source = row.source
+        ctx = ApplyContext(event=row.event, team=row.team, connection=conn, clock=gw.clock)
+        if source.apply_batch is not None:
+            if source is not run_source:
+                await flush()
+                run_source = source
+            run.append(ctx)
+        elif source.apply is not None:
+            await flush()
+            run_source = None
+            await source.apply(ctx)
+    await flush()
+
+
+async def store_batch(deliveries: list[Delivery], gw: Any) -> list[Stored]:
+    """Store every delivery in one transaction; returns one :class:`Stored` each, in
+    order. Raises (and stores nothing) if any part fails."""
+    results = [Stored() for _ in deliveries]
+    events = [(i, d.source, e) for i, d in enumerate(deliveries) for e in d.events]
+    if not events:
+        return results
+    now = gw.clock.now()
+    async with in_transaction() as conn:
+        teams = await _teams([e for _, _, e in events], conn)
+        rows: list[_Row] = []
+        seen: set[tuple[str, str]] = set()
+        for (i, source, event), team in zip(events, teams, strict=True):
+            results[i].teams.append(team)
+            key = dedup_key(event.dedup_key)
+            if (source.name, key) in seen:  # the same event twice in this batch
+                continue
+            seen.add((source.name, key))
+            rows.append(_Row(i, source, event, key, team, event.type))
+        await _insert_events(rows, now, conn)
+        new = [row for row in rows if row.id is not None]
+        await _apply(new, gw, conn)
+        handlers = list(gw.registry("register_event_handlers").values())
+        settings = QueueSettings.from_config(gw.config)
+        jobs: list[Job] = []
+        for row in new:
+            mine = jobs_for(row, handlers, settings, now)
+            results[row.delivery].new += 1
+            results[row.delivery].queued += len(mine)
+            jobs.extend(mine)
+        if jobs:
+            await Job.bulk_create(jobs, using_db=conn)
+    return results
