@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from gateway.calls.models import Call
+from gateway.sql import insert_returning, marks, python_values, update_many
 
 TERMINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _RANKS = {"queued": 1, "initiated": 2, "ringing": 3, "in-progress": 4}
@@ -76,53 +78,84 @@ def merge(call: Any, update: CallUpdate) -> dict[str, Any]:
     return changes
 
 
-def _new_call(update: CallUpdate) -> Call:
-    blank = Call(
-        external_id=update.external_id, status="unknown", status_rank=0, last_sequence=None
+_STATE = (
+    "status",
+    "status_rank",
+    "last_sequence",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration_seconds",
+    *_FILL_ONCE,
+)
+
+
+def _blank(external_id: str) -> SimpleNamespace:
+    state = SimpleNamespace(**dict.fromkeys(_STATE), external_id=external_id)
+    state.status, state.status_rank = "unknown", 0
+    return state
+
+
+async def _locked(ids: list[str], conn: Any) -> dict[str, SimpleNamespace]:
+    """The rows' state, locked until the transaction ends (PostgreSQL ``FOR UPDATE``, in
+    ``external_id`` order so two transactions cannot deadlock; SQLite has one writer)."""
+    columns = ("id", "external_id", *_STATE)
+    lock = " FOR UPDATE" if conn.capabilities.dialect == "postgres" else ""
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {Call._meta.db_table} "  # noqa: S608
+        f"WHERE external_id IN {marks(conn, len(ids))} ORDER BY external_id{lock}"
     )
-    for name, value in merge(blank, update).items():
-        setattr(blank, name, value)
-    return blank
+    rows = await conn.execute_query_dict(sql, ids)
+    return {r["external_id"]: SimpleNamespace(**python_values(Call, r, columns)) for r in rows}
 
 
-async def upsert_calls(updates: list[CallUpdate], *, using_db: Any) -> dict[str, Call]:
+async def upsert_calls(updates: list[CallUpdate], *, using_db: Any, now: datetime) -> None:
     """Create or advance the call rows, inside the caller's transaction; ``updates`` are
-    applied in order (several may be about one call). A handful of queries, however many
-    updates: lock the rows, insert the missing ones, one bulk update.
+    applied in order (several may be about one call). Three statements at most, however
+    many updates: read and lock the rows, insert the new calls, update the others.
 
-    Safe under concurrency: the rows are locked in ``external_id`` order (PostgreSQL
-    ``FOR UPDATE``; SQLite has one writer), and a first insert racing another uses
-    ``ON CONFLICT DO NOTHING`` then reads the winner, so two first callbacks for one call
-    never fail or overwrite each other.
+    Safe under concurrency: the rows are locked, and a first insert racing another
+    transaction's uses ``ON CONFLICT DO NOTHING``, then reads and advances the winner's
+    row, so two first callbacks for one call never fail or overwrite each other.
     """
-    firsts = {u.external_id: u for u in reversed(updates)}  # first update of each call
-
-    def locked(ids: list[str]) -> Any:
-        query = Call.filter(external_id__in=ids).using_db(using_db)
-        return query.order_by("external_id").select_for_update()
-
-    calls = {c.external_id: c for c in await locked(sorted(firsts))}
-    missing = sorted(set(firsts) - set(calls))
-    if missing:
-        fresh = [_new_call(firsts[i]) for i in missing]
-        await Call.bulk_create(fresh, ignore_conflicts=True, using_db=using_db)
-        calls.update({c.external_id: c for c in await locked(missing)})
-    changed: dict[str, set[str]] = {}
+    conn = using_db
+    ids = sorted({u.external_id for u in updates})
+    calls = await _locked(ids, conn)
+    fresh = {i: _blank(i) for i in ids if i not in calls}
     for update in updates:
-        call = calls[update.external_id]
+        if update.external_id in fresh:
+            state = fresh[update.external_id]
+            for name, value in merge(state, update).items():
+                setattr(state, name, value)
+    if fresh:
+        columns = ("external_id", *_STATE, "created_at", "updated_at")
+        records = [(i, *(getattr(s, c) for c in _STATE), now, now) for i, s in fresh.items()]
+        inserted = await insert_returning(
+            conn, Call, columns, records, ("external_id",), ("external_id",)
+        )
+        done = {r["external_id"] for r in inserted}
+        lost = [i for i in fresh if i not in done]  # another transaction created it first
+        if lost:
+            calls.update(await _locked(lost, conn))
+    changed: set[str] = set()
+    for update in updates:
+        call = calls.get(update.external_id)
+        if call is None:  # inserted above, already in its final state
+            continue
         for name, value in merge(call, update).items():
             setattr(call, name, value)
-            changed.setdefault(update.external_id, set()).add(name)
+            changed.add(update.external_id)
     if changed:
-        rows = [calls[i] for i in sorted(changed)]
-        fields = sorted(set().union(*changed.values()) | {"updated_at"})
-        await Call.bulk_update(rows, fields=fields, using_db=using_db)
-    return calls
+        columns = (*_STATE, "updated_at")
+        rows = [
+            (*(getattr(calls[i], c) for c in _STATE), now, calls[i].id) for i in sorted(changed)
+        ]
+        await update_many(conn, Call, columns, "id", rows)
 
 
-async def upsert_call(update: CallUpdate, *, using_db: Any) -> Call:
+async def upsert_call(update: CallUpdate, *, using_db: Any, now: datetime) -> None:
     """:func:`upsert_calls` for one update."""
-    return (await upsert_calls([update], using_db=using_db))[update.external_id]
+    await upsert_calls([update], using_db=using_db, now=now)
 
 
 __all__ = ["TERMINAL", "CallUpdate", "merge", "status_rank", "upsert_call", "upsert_calls"]

@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 from gateway.identity.models import PhoneNumber, Team, VoiceAgent
 from gateway.jobs.models import Job
 from gateway.jobs.queue import QueueSettings, jobs_for
+from gateway.sql import insert_returning
 from gateway.webhooks.models import ROUTED, UNROUTED, WebhookEvent
 from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookSource
 
@@ -98,37 +99,32 @@ async def _teams(events: list[ParsedEvent], conn: Any) -> list[Team | None]:
 async def _insert_events(rows: list[_Row], now: Any, conn: Any) -> None:
     """Insert the rows that are new and set their ``id``; a row left with ``id`` None
     was already stored (a duplicate). One statement for the whole batch."""
-    fields = WebhookEvent._meta.fields_map
-    dollar = conn.capabilities.dialect == "postgres"
-    values: list[Any] = []
-    groups: list[str] = []
     # A stable order, so two processes inserting overlapping batches take their
     # unique-index locks in the same order and cannot deadlock each other.
-    for row in sorted(rows, key=lambda r: (r.source.name, r.dedup_key)):
-        ev = row.event
-        record = (
+    ordered = sorted(rows, key=lambda r: (r.source.name, r.dedup_key))
+    records = [
+        (
             row.source.name,
             row.dedup_key,
-            ev.type,
+            row.type,
             ROUTED if row.team is not None else UNROUTED,
             row.team_id,
-            fields["payload"].to_db_value(ev.payload, WebhookEvent),
-            ev.phone_number,
-            ev.agent_id,
-            fields["occurred_at"].to_db_value(ev.occurred_at, WebhookEvent),
-            fields["received_at"].to_db_value(now, WebhookEvent),
+            row.event.payload,
+            row.event.phone_number,
+            row.event.agent_id,
+            row.event.occurred_at,
+            now,
         )
-        start = len(values)
-        values.extend(record)
-        marks = (f"${start + i + 1}" if dollar else "?" for i in range(len(record)))
-        groups.append("(" + ", ".join(marks) + ")")
-    # Only placeholders and fixed names are formatted in; every value is a parameter.
-    table, columns = WebhookEvent._meta.db_table, ", ".join(_COLUMNS)
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join(groups)} "  # noqa: S608
-        "ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id, source, dedup_key"
+        for row in ordered
+    ]
+    inserted = await insert_returning(
+        conn,
+        WebhookEvent,
+        _COLUMNS,
+        records,
+        ("source", "dedup_key"),
+        ("id", "source", "dedup_key"),
     )
-    inserted = await conn.execute_query_dict(sql, values)
     ids = {(r["source"], r["dedup_key"]): r["id"] for r in inserted}
     for row in rows:
         row.id = ids.get((row.source.name, row.dedup_key))

@@ -23,12 +23,15 @@ SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 _HASHES = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
 
 
-def _values(params: Any, name: str) -> list[str]:
-    for getter in ("getall", "getlist"):
-        method = getattr(params, getter, None)
-        if method is not None:
-            return list(method(name))
-    return [params[name]]
+def _grouped(params: Any) -> dict[str, set[str]]:
+    """Each name's distinct values, read in one pass (this runs on every request)."""
+    lists = getattr(params, "lists", None)
+    if callable(lists):  # werkzeug's MultiDict: items() would give first values only
+        return {name: set(values) for name, values in lists()}
+    grouped: dict[str, set[str]] = {}
+    for name, value in params.items():  # multidict repeats names; a dict has one each
+        grouped.setdefault(name, set()).add(value)
+    return grouped
 
 
 def signed_params(params: Mapping[str, Any] | None) -> str:
@@ -36,11 +39,8 @@ def signed_params(params: Mapping[str, Any] | None) -> str:
     sorted (Twilio's rule, including how the library treats repeated names)."""
     if not params:
         return ""
-    parts: list[str] = []
-    for name in sorted(set(params)):
-        for value in sorted(set(_values(params, name))):
-            parts.append(name + value)
-    return "".join(parts)
+    grouped = _grouped(params)
+    return "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
 
 
 def url_variants(url: str) -> list[str]:

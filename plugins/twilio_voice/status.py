@@ -61,4 +61,6 @@ def call_update(ctx: ApplyContext) -> CallUpdate:
 
 async def apply_batch(ctxs: list[ApplyContext]) -> None:
     """Every status callback stored together advances its call in one bulk update."""
-    await upsert_calls([call_update(ctx) for ctx in ctxs], using_db=ctxs[0].connection)
+    first = ctxs[0]
+    updates = [call_update(ctx) for ctx in ctxs]
+    await upsert_calls(updates, using_db=first.connection, now=first.clock.now())

@@ -67,6 +67,7 @@ async def apply(ctx: ApplyContext) -> None:
             agent_id=await first_agent(team_id, ctx.connection) if team_id else None,
         ),
         using_db=ctx.connection,
+        now=ctx.clock.now(),
     )
 
 

@@ -1,0 +1,74 @@
+"""Hand-written SQL for the few hot paths where the ORM's per-query cost shows (the
+webhook ingest transaction). Values always travel as parameters; only fixed table and
+column names are formatted into the text. Everything else uses the ORM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tortoise.models import Model
+
+
+def marks(conn: Any, count: int, start: int = 0) -> str:
+    """``(?, ?, ?)`` on SQLite, ``($1, $2, $3)`` on PostgreSQL (asyncpg numbers them)."""
+    if conn.capabilities.dialect == "postgres":
+        return "(" + ", ".join(f"${start + i + 1}" for i in range(count)) + ")"
+    return "(" + ", ".join("?" * count) + ")"
+
+
+def db_values(model: type[Model], columns: Sequence[str], values: Sequence[Any]) -> list[Any]:
+    """``values`` as the ORM would send them for ``columns`` (JSON text, aware
+    datetimes, ...), so rows written here read back through the ORM unchanged."""
+    fields = model._meta.fields_map
+    # A foreign key's ``*_id`` column is a plain integer and needs no conversion.
+    return [
+        fields[c].to_db_value(v, model) if c in fields else v
+        for c, v in zip(columns, values, strict=True)
+    ]
+
+
+def python_values(model: type[Model], row: Any, columns: Iterable[str]) -> dict[str, Any]:
+    """A fetched row's ``columns`` as the ORM would give them (datetimes parsed, ...)."""
+    fields = model._meta.fields_map
+    return {c: fields[c].to_python_value(row[c]) if c in fields else row[c] for c in columns}
+
+
+async def insert_returning(
+    conn: Any,
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str],
+) -> list[dict[str, Any]]:
+    """One multi-row ``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING ...``:
+    the rows that were inserted, not those that already existed. Both back ends accept
+    it (SQLite 3.35+)."""
+    values: list[Any] = []
+    groups: list[str] = []
+    for row in rows:
+        groups.append(marks(conn, len(columns), start=len(values)))
+        values.extend(db_values(model, columns, row))
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES {', '.join(groups)} ON CONFLICT ({', '.join(conflict)}) DO NOTHING "
+        f"RETURNING {', '.join(returning)}"
+    )
+    return await conn.execute_query_dict(sql, values)
+
+
+async def update_many(
+    conn: Any,
+    model: type[Model],
+    columns: Sequence[str],
+    key: str,
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """``UPDATE ... SET columns WHERE key = ?`` once per row (each row is the column
+    values then the key), sent as one ``executemany``."""
+    params = marks(conn, len(columns) + 1)[1:-1].split(", ")
+    assignments = ", ".join(f"{c} = {p}" for c, p in zip(columns, params, strict=False))
+    sql = f"UPDATE {model._meta.db_table} SET {assignments} WHERE {key} = {params[-1]}"  # noqa: S608
+    values = [db_values(model, (*columns, key), row) for row in rows]
+    await conn.execute_many(sql, values)
