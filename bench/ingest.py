@@ -60,6 +60,7 @@ async def _record_start(ctx: Any) -> None:
 def _gateway_app() -> Any:
     from gateway import hookimpl
     from gateway.app import create_app
+    from gateway.asgi import tuned_for_serving
     from gateway.config import load_config
     from gateway.logs import configure_logging
 
@@ -77,7 +78,7 @@ def _gateway_app() -> Any:
     if os.environ.get("BENCH_PROBE_FILE"):
         probe = SimpleNamespace(register_event_handlers=register_event_handlers)
         extra.append(("bench_probe", probe))
-    return create_app(config, extra_plugins=extra)
+    return tuned_for_serving(create_app(config, extra_plugins=extra))
 
 
 def _serve(which: str, port: int) -> int:

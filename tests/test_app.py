@@ -178,3 +178,26 @@ async def test_nested_plugin_secrets_are_redacted_too(make_app, caplog, monkeypa
     )
     logging.getLogger("chatty").warning("again %s %s", nested, listed)
     assert nested not in caplog.text and listed not in caplog.text
+
+
+async def test_serving_app_freezes_its_startup_heap(tmp_path, monkeypatch):
+    """``gateway serve`` (gateway.asgi) moves what startup built out of the collector's
+    reach once the app is up, so full collections stop walking it (bench/README.md)."""
+    import gc
+
+    from gateway.asgi import app_from_environment
+
+    config = tmp_path / "plugins.toml"
+    config.write_text(f'[gateway]\ndata_dir = "{tmp_path / "data"}"\nrun_worker = false\n')
+    monkeypatch.setenv("GATEWAY_CONFIG", str(config))
+    app = app_from_environment()
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    test_app = app.test_app()
+    await test_app.startup()
+    try:
+        assert gc.get_freeze_count() > 0
+        assert (await app.test_client().get("/healthz")).status_code == 200
+    finally:
+        await test_app.shutdown()
+        gc.unfreeze()  # the rest of the test session collects as usual
