@@ -14,12 +14,13 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from gateway.identity.models import PhoneNumber, Team, VoiceAgent
 from gateway.jobs.models import Job
 from gateway.jobs.queue import QueueSettings, jobs_for
-from gateway.sql import insert_returning
+from gateway.sql import insert_returning, marks
 from gateway.webhooks.models import ROUTED, UNROUTED, WebhookEvent
 from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookSource
 
@@ -80,19 +81,33 @@ def dedup_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+async def _teams_by(conn: Any, link: type[Model], column: str, keys: set[str]) -> dict[str, Team]:
+    """``{key: Team}`` for the rows of ``link`` (phone numbers, agents) whose ``column``
+    is one of ``keys``: one joined statement, teams built as the ORM builds them."""
+    if not keys:
+        return {}
+    teams, links = Team._meta.db_table, link._meta.db_table
+    sql = (
+        f"SELECT l.{column} AS link_key, t.* FROM {links} l "  # noqa: S608
+        f"JOIN {teams} t ON t.id = l.team_id WHERE l.{column} IN {marks(conn, len(keys))}"
+    )
+    rows = await conn.execute_query_dict(sql, list(keys))
+    out: dict[str, Team] = {}
+    for row in rows:
+        row = dict(row)
+        out[row.pop("link_key")] = Team._init_from_db(**row)
+    return out
+
+
 async def _teams(events: list[ParsedEvent], conn: Any) -> list[Team | None]:
-    """The team of each event, by phone number first, then by agent: two queries for
-    the whole batch at most, whatever its size."""
+    """The team of each event, by phone number first, then by agent: two statements
+    for the whole batch at most, whatever its size."""
     numbers = {e.phone_number for e in events if e.phone_number}
-    by_number: dict[str, Team] = {}
-    if numbers:
-        query = PhoneNumber.filter(number__in=numbers).using_db(conn).select_related("team")
-        by_number = {row.number: row.team for row in await query}
-    agents = {e.agent_id for e in events if e.agent_id and (e.phone_number or "") not in by_number}
-    by_agent: dict[str, Team] = {}
-    if agents:
-        query = VoiceAgent.filter(agent_id__in=agents).using_db(conn).select_related("team")
-        by_agent = {row.agent_id: row.team for row in await query}
+    by_number = await _teams_by(conn, PhoneNumber, "number", numbers)
+    agents = {
+        e.agent_id for e in events if e.agent_id and (e.phone_number or "") not in by_number
+    }
+    by_agent = await _teams_by(conn, VoiceAgent, "agent_id", agents)
     return [by_number.get(e.phone_number or "") or by_agent.get(e.agent_id or "") for e in events]
 
 
