@@ -141,9 +141,11 @@ async def replay_event(event_id: int) -> Any:
 
 @bp.get("/api/webhooks/stats")
 async def webhook_stats() -> Any:
-    from gateway.webhooks.ingest import stats
+    from gateway.webhooks.ingest import group_commit, stats
 
     await require_super_admin()
     sources = current_app.extensions["gateway"].registry("register_webhook_sources")
     counters = stats()
-    return jsonify({name: dict(counters.get(name, {})) for name in sources})
+    body = {name: dict(counters.get(name, {})) for name in sources}
+    body["group_commit"] = dict(group_commit(current_app).counters)
+    return jsonify(body)

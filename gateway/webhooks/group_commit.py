@@ -35,6 +35,8 @@ class GroupCommit:
         self._max = max_batch
         self._queue: list[tuple[Delivery, asyncio.Future[Stored]]] = []
         self._task: asyncio.Task[None] | None = None
+        # Shown at /api/webhooks/stats: how much sharing the commits actually get.
+        self.counters = {"transactions": 0, "deliveries": 0, "largest": 0, "split": 0}
 
     async def submit(self, delivery: Delivery) -> Stored:
         """Store ``delivery``; returns once it is committed, raises if it could not be.
@@ -68,6 +70,7 @@ class GroupCommit:
                 _settle(batch[0][1], exc=exc)
                 return
             log.info("webhook batch of %d failed (%s); storing one by one", len(batch), exc)
+            self.counters["split"] += 1
             for delivery, future in batch:
                 await self._commit_alone(delivery, future)
         except BaseException:
@@ -75,6 +78,7 @@ class GroupCommit:
                 future.cancel()
             raise
         else:
+            self._counted(len(batch))
             for (_, future), result in zip(batch, results, strict=True):
                 _settle(future, result)
 
@@ -82,6 +86,7 @@ class GroupCommit:
         for attempt in range(3):
             try:
                 _settle(future, (await self._store([delivery]))[0])
+                self._counted(1)
                 return
             except IntegrityError as exc:
                 # Another process stored an overlapping row first; the retry sees it.
@@ -90,6 +95,13 @@ class GroupCommit:
             except Exception as exc:
                 _settle(future, exc=exc)
                 return
+
+
+    def _counted(self, deliveries: int) -> None:
+        c = self.counters
+        c["transactions"] += 1
+        c["deliveries"] += deliveries
+        c["largest"] = max(c["largest"], deliveries)
 
 
 def _settle(

@@ -89,7 +89,8 @@ def build_request(req: Request, body: bytes, source: WebhookSource, gw: Any) -> 
     )
 
 
-def _group_commit(app: Any) -> GroupCommit:
+def group_commit(app: Any) -> GroupCommit:
+    """This app's (this process's) group commit, made on first use."""
     group = app.extensions.get(GROUP_KEY)
     if group is None:
         gw = app.extensions["gateway"]
@@ -116,7 +117,7 @@ async def handle(source: WebhookSource) -> Response:
         raise Unauthorized("Invalid signature")
     events = list(await await_me_maybe(source.parse(req)) or [])
     try:
-        stored = await _group_commit(current_app).submit(Delivery(source, events))
+        stored = await group_commit(current_app).submit(Delivery(source, events))
     except GatewayError:
         raise
     except DB_ERRORS as exc:

@@ -47,6 +47,9 @@ class TestPlugin:
         self.ran: list[tuple[str, str]] = []  # (handler, event id)
         self.fail_mode: str | None = None  # "error" | "retry_later" | "permanent"
         self.apply_error = False
+        self.apply_error_ids: set[str] = set()  # events whose apply raises
+        self.apply_gate: asyncio.Event | None = None  # apply waits for it when set
+        self.apply_entered = asyncio.Event()
         self.started = asyncio.Event()
         self.block: asyncio.Event | None = None
 
@@ -71,7 +74,10 @@ class TestPlugin:
         ]
 
     async def apply(self, ctx: ApplyContext) -> None:
-        if self.apply_error:
+        self.apply_entered.set()
+        if self.apply_gate is not None:
+            await self.apply_gate.wait()
+        if self.apply_error or ctx.event.dedup_key in self.apply_error_ids:
             raise RuntimeError("apply failed")
         self.applied.append(ctx.event.dedup_key)
 
