@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from gateway.webhooks.models import WebhookEvent
 from tests.support.webhook_plugin import PATH, TestPlugin, sign
 
@@ -58,3 +60,25 @@ async def test_chunked_body_is_cut_off_past_the_limit(make_app):
     response = await conn.as_response()
     assert (await response.get_json())["code"] == "PAYLOAD_TOO_LARGE"
     assert await WebhookEvent.all().count() == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a=1&b=2",
+        "a=1&&b=&c",
+        "=x&y=",
+        "a+b=c+d&e%20f=g%2Bh",
+        "euro=%E2%82%AC&bad=%FF&broken=%zz&half=%4",
+        "a=1;b=2&a=3",
+        "To=%2B15005550006&Caller=+14155550100",
+        "",
+        "&&&",
+    ],
+)
+def test_form_parsing_matches_the_standard_library(text):
+    from urllib.parse import parse_qsl
+
+    from gateway.webhooks.ingest import parse_form
+
+    assert parse_form(text) == parse_qsl(text, keep_blank_values=True)

@@ -96,7 +96,6 @@ class GroupCommit:
                 _settle(future, exc=exc)
                 return
 
-
     def _counted(self, deliveries: int) -> None:
         c = self.counters
         c["transactions"] += 1

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 from collections import Counter
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from quart import Request, Response, current_app, jsonify, request
 from tortoise.exceptions import BaseORMException
@@ -66,21 +66,39 @@ async def read_body(req: Request, limit: int) -> bytes:
     return bytes(data)
 
 
-def _public_url(public_base: str, req: Request) -> str:
-    query = req.query_string.decode("latin-1")
-    return public_base.rstrip("/") + req.path + (f"?{query}" if query else "")
+def _public_url(public_base: str, path: str, query: str) -> str:
+    return public_base.rstrip("/") + path + (f"?{query}" if query else "")
+
+
+def parse_form(text: str) -> list[tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` pairs, blank values kept: the same result
+    as ``urllib.parse.parse_qsl(text, keep_blank_values=True)`` (tested against it) at
+    about half the cost, because only the few encoded names and values are decoded.
+    It runs on every webhook."""
+    pairs: list[tuple[str, str]] = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        pairs.append((name, value))
+    return pairs
 
 
 def build_request(req: Request, body: bytes, source: WebhookSource, gw: Any) -> WebhookRequest:
     ctype = req.headers.get("Content-Type", "")
     form: MultiDict[str, str] = MultiDict()
     if source.form and ctype.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-        form = MultiDict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        form = MultiDict(parse_form(body.decode("utf-8", "replace")))
+    query = req.query_string.decode("latin-1")
     return WebhookRequest(
         method=req.method,
-        public_url=_public_url(gw.config.gateway.public_url, req),
+        public_url=_public_url(gw.config.gateway.public_url, req.path, query),
         path=req.path,
-        query_string=req.query_string.decode("latin-1"),
+        query_string=query,
         headers=req.headers,
         body=body,
         content_type=ctype,
@@ -100,13 +118,15 @@ def group_commit(app: Any) -> GroupCommit:
 
 async def handle(source: WebhookSource) -> Response:
     """The Quart view for one source."""
-    gw = current_app.extensions["gateway"]
+    # The objects behind Quart's proxies, looked up once: this runs on every webhook.
+    app, http = current_app._get_current_object(), request._get_current_object()
+    gw = app.extensions["gateway"]
     try:
-        body = await read_body(request, source.max_body_bytes)
+        body = await read_body(http, source.max_body_bytes)
     except PayloadTooLarge:
         _count(source, "too_large")
         raise
-    req = build_request(request, body, source, gw)
+    req = build_request(http, body, source, gw)
     try:
         ok = await await_me_maybe(source.verify(req))
     except Unauthorized:
@@ -117,7 +137,7 @@ async def handle(source: WebhookSource) -> Response:
         raise Unauthorized("Invalid signature")
     events = list(await await_me_maybe(source.parse(req)) or [])
     try:
-        stored = await group_commit(current_app).submit(Delivery(source, events))
+        stored = await group_commit(app).submit(Delivery(source, events))
     except GatewayError:
         raise
     except DB_ERRORS as exc:
@@ -129,7 +149,7 @@ async def handle(source: WebhookSource) -> Response:
         _count(source, "duplicate")
     if stored.queued:
         # Only when there is work: waking the worker costs claim queries.
-        notify(current_app)
+        notify(app)
     if source.respond is not None:
         return await await_me_maybe(source.respond(req, events, stored.teams))
     # The same answer for a duplicate: the sender only needs to know it may stop.

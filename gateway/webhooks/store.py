@@ -104,9 +104,7 @@ async def _teams(events: list[ParsedEvent], conn: Any) -> list[Team | None]:
     for the whole batch at most, whatever its size."""
     numbers = {e.phone_number for e in events if e.phone_number}
     by_number = await _teams_by(conn, PhoneNumber, "number", numbers)
-    agents = {
-        e.agent_id for e in events if e.agent_id and (e.phone_number or "") not in by_number
-    }
+    agents = {e.agent_id for e in events if e.agent_id and (e.phone_number or "") not in by_number}
     by_agent = await _teams_by(conn, VoiceAgent, "agent_id", agents)
     return [by_number.get(e.phone_number or "") or by_agent.get(e.agent_id or "") for e in events]
 

@@ -61,8 +61,5 @@ def team_number(form: Any) -> str | None:
 def payload(form: Any) -> dict[str, Any]:
     """Every parameter, kept as received (a repeated name keeps all its values), so a
     handler written later can still read what Twilio said."""
-    out: dict[str, Any] = {}
-    for name in form:
-        values = form.getlist(name) if hasattr(form, "getlist") else [form[name]]
-        out[name] = values[0] if len(values) == 1 else values
-    return out
+    lists = form.lists() if hasattr(form, "lists") else ((k, [v]) for k, v in form.items())
+    return {name: values[0] if len(values) == 1 else values for name, values in lists}

@@ -40,7 +40,14 @@ def signed_params(params: Mapping[str, Any] | None) -> str:
     if not params:
         return ""
     grouped = _grouped(params)
-    return "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+    parts: list[str] = []
+    for name in sorted(grouped):
+        values = grouped[name]
+        if len(values) == 1:
+            parts.append(name + next(iter(values)))
+        else:
+            parts.extend(name + value for value in sorted(values))
+    return "".join(parts)
 
 
 def url_variants(url: str) -> list[str]:
@@ -98,13 +105,23 @@ def matching_token(
     expected = signature.encode()
     tail = signed_params(params).encode()
     keys = [t.encode() for t in tokens]
-    for candidate in url_variants(url):
+
+    def signed_by(candidate: str) -> int | None:
         message = candidate.encode() + tail
         for index, key in enumerate(keys):
-            mac = base64.b64encode(hmac.new(key, message, hash_fn).digest())
+            mac = base64.b64encode(hmac.digest(key, message, hash_fn))
             if hmac.compare_digest(mac, expected):
                 return index
-    return None
+        return None
+
+    # The configured URL first: the port variants are only built when it fails.
+    found = signed_by(url)
+    if found is None:
+        for candidate in url_variants(url)[1:]:
+            found = signed_by(candidate)
+            if found is not None:
+                break
+    return found
 
 
 def request_signing(headers: Mapping[str, str]) -> tuple[str | None, str]:
