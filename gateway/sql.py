@@ -4,10 +4,13 @@ column names are formatted into the text. Everything else uses the ORM."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 from typing import Any
 
+from tortoise.fields import Field
 from tortoise.models import Model
+from tortoise.validators import MaxLengthValidator
 
 
 def marks(conn: Any, count: int, start: int = 0) -> str:
@@ -19,13 +22,47 @@ def marks(conn: Any, count: int, start: int = 0) -> str:
 
 def db_values(model: type[Model], columns: Sequence[str], values: Sequence[Any]) -> list[Any]:
     """``values`` as the ORM would send them for ``columns`` (JSON text, aware
-    datetimes, ...), so rows written here read back through the ORM unchanged."""
-    fields = model._meta.fields_map
-    # A foreign key's ``*_id`` column is a plain integer and needs no conversion.
-    return [
-        fields[c].to_db_value(v, model) if c in fields else v
-        for c, v in zip(columns, values, strict=True)
-    ]
+    datetimes, ...), so rows written here read back through the ORM unchanged, and
+    refused as the ORM refuses them (``ValidationError``)."""
+    converters = _converters(model, tuple(columns))
+    return [convert(v) for convert, v in zip(converters, values, strict=True)]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@cache
+def _converters(model: type[Model], columns: tuple[str, ...]) -> tuple[Callable[[Any], Any], ...]:
+    return tuple(_converter(model, c) for c in columns)
+
+
+def _converter(model: type[Model], column: str) -> Callable[[Any], Any]:
+    """The field's own ``to_db_value``, with a shortcut for the common case of a value
+    that already has the field's type and fits its length: that is what the ORM's
+    conversion would return, and the validators are most of its cost."""
+    field = model._meta.fields_map.get(column)
+    if field is None:  # a foreign key's ``*_id`` column: a plain integer
+        return _same
+
+    def full(value: Any) -> Any:
+        return field.to_db_value(value, model)
+
+    if type(field).to_db_value is not Field.to_db_value:
+        return full  # JSON, datetimes: converted by the field itself
+    if any(not isinstance(v, MaxLengthValidator) for v in field.validators):
+        return full
+    limit = min((v.max_length for v in field.validators), default=None)
+    kind = field.field_type
+
+    def fast(value: Any) -> Any:
+        if value is None and field.null:
+            return None
+        if type(value) is kind and (limit is None or len(value) <= limit):
+            return value
+        return full(value)
+
+    return fast
 
 
 def python_values(model: type[Model], row: Any, columns: Iterable[str]) -> dict[str, Any]:
@@ -47,8 +84,10 @@ async def insert_returning(
     it (SQLite 3.35+)."""
     values: list[Any] = []
     groups: list[str] = []
+    numbered = conn.capabilities.dialect == "postgres"
+    same = marks(conn, len(columns))  # SQLite's "?" groups are all alike
     for row in rows:
-        groups.append(marks(conn, len(columns), start=len(values)))
+        groups.append(marks(conn, len(columns), start=len(values)) if numbered else same)
         values.extend(db_values(model, columns, row))
     sql = (
         f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "  # noqa: S608

@@ -48,8 +48,12 @@ def stats(app: Any = None) -> dict[str, Counter[str]]:
     return (app or current_app).extensions.setdefault(STATS_KEY, {})
 
 
-def _count(source: WebhookSource, what: str) -> None:
-    stats().setdefault(source.name, Counter())[what] += 1
+def _count(source: WebhookSource, what: str, app: Any = None) -> None:
+    counters = stats(app)
+    per_source = counters.get(source.name)
+    if per_source is None:
+        per_source = counters[source.name] = Counter()
+    per_source[what] += 1
 
 
 async def read_body(req: Request, limit: int) -> bytes:
@@ -144,9 +148,9 @@ async def handle(source: WebhookSource) -> Response:
         _count(source, "failed")
         log.error("webhook %s: not stored (%s); answering 503", source.name, type(exc).__name__)
         raise ServiceUnavailable("Could not store the event; retry later") from None
-    _count(source, "received")
+    _count(source, "received", app)
     if stored.new < len(events):
-        _count(source, "duplicate")
+        _count(source, "duplicate", app)
     if stored.queued:
         # Only when there is work: waking the worker costs claim queries.
         notify(app)

@@ -1,0 +1,59 @@
+"""gateway/sql.py: the few hand-written statements convert and refuse values exactly as
+the ORM does, so their rows read back through the ORM unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from tortoise.exceptions import ValidationError
+from tortoise.transactions import in_transaction
+
+from gateway.sql import db_values, insert_returning
+from gateway.webhooks.models import WebhookEvent
+
+WHEN = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+ROW = {
+    "source": "s",
+    "dedup_key": "k" * 255,
+    "type": "t",
+    "status": "routed",
+    "team_id": None,
+    "payload": {"a": [1, "é"]},
+    "phone_number": None,
+    "agent_id": "agent",
+    "occurred_at": WHEN,
+    "received_at": WHEN,
+}
+
+
+def test_values_are_what_the_orm_would_send():
+    assert db_values(WebhookEvent, ["status"], [7]) == ["7"]  # cast, as the ORM casts
+    columns, values = list(ROW), list(ROW.values())
+    fields = WebhookEvent._meta.fields_map
+    expected = [
+        fields[c].to_db_value(v, WebhookEvent) if c in fields else v for c, v in ROW.items()
+    ]
+    assert db_values(WebhookEvent, columns, values) == expected
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("dedup_key", "k" * 256), ("source", None), ("status", "x" * 17), ("phone_number", "+1" * 20)],
+)
+def test_values_the_orm_refuses_are_refused(column, value):
+    with pytest.raises((ValidationError, TypeError)):
+        db_values(WebhookEvent, [column], [value])
+
+
+async def test_insert_returning_skips_existing_rows_and_reads_back(any_app):
+    async with in_transaction() as conn:
+        first = await insert_returning(
+            conn, WebhookEvent, list(ROW), [list(ROW.values())], ("source", "dedup_key"), ("id",)
+        )
+        again = await insert_returning(
+            conn, WebhookEvent, list(ROW), [list(ROW.values())], ("source", "dedup_key"), ("id",)
+        )
+    assert len(first) == 1 and again == []
+    event = await WebhookEvent.get(id=first[0]["id"])
+    assert (event.payload, event.occurred_at, event.agent_id) == ({"a": [1, "é"]}, WHEN, "agent")
