@@ -5,10 +5,11 @@ column names are formatted into the text. Everything else uses the ORM."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-from tortoise.fields import Field
+from tortoise.fields import DatetimeField, Field
 from tortoise.models import Model
 from tortoise.validators import MaxLengthValidator
 
@@ -48,8 +49,17 @@ def _converter(model: type[Model], column: str) -> Callable[[Any], Any]:
     def full(value: Any) -> Any:
         return field.to_db_value(value, model)
 
+    if type(field) is DatetimeField and not field.validators and not field.auto_now:
+        # An aware datetime is returned unchanged; a naive one is made aware (and
+        # warned about) by the field.
+        def aware(value: Any) -> Any:
+            if type(value) is datetime and value.utcoffset() is not None:
+                return value
+            return None if value is None and field.null else full(value)
+
+        return aware
     if type(field).to_db_value is not Field.to_db_value:
-        return full  # JSON, datetimes: converted by the field itself
+        return full  # JSON and the rest: converted by the field itself
     if any(not isinstance(v, MaxLengthValidator) for v in field.validators):
         return full
     limit = min((v.max_length for v in field.validators), default=None)

@@ -29,6 +29,12 @@ ROW = {
 
 def test_values_are_what_the_orm_would_send():
     assert db_values(WebhookEvent, ["status"], [7]) == ["7"]  # cast, as the ORM casts
+    naive = datetime(2026, 5, 1, 12, 30)
+    field = WebhookEvent._meta.fields_map["occurred_at"]
+    with pytest.warns(RuntimeWarning, match="naive datetime"):  # the ORM's own warning
+        assert db_values(WebhookEvent, ["occurred_at"], [naive]) == [
+            field.to_db_value(naive, WebhookEvent)
+        ]
     columns, values = list(ROW), list(ROW.values())
     fields = WebhookEvent._meta.fields_map
     expected = [
