@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import sqlite3
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -237,13 +239,14 @@ def stop_server(proc: Any) -> None:
         proc.kill()
 
 
-def write_config(workdir: Path, probe: bool = False) -> Path:
+def write_config(workdir: Path, probe: bool = False, database_url: str | None = None) -> Path:
     path = workdir / "plugins.toml"
     # A [plugins] table is an allowlist: the bench-only probe must be listed to load.
     extra = "\n[plugins.bench_probe]\n" if probe else ""
+    database = f'database_url = "{database_url}"\nauto_migrate = true\n' if database_url else ""
     path.write_text(
         f"""[gateway]
-data_dir = "{workdir / "data"}"
+{database}data_dir = "{workdir / "data"}"
 public_url = "{PUBLIC_URL}"
 run_worker = true
 log_level = "WARNING"
@@ -257,8 +260,11 @@ stream_url = "wss://agent.bench/stream"
     return path
 
 
-def seed_team(workdir: Path) -> None:
+def seed_team(workdir: Path, database_url: str | None = None) -> None:
     """A team owning the called number, so events are routed as in production."""
+    if database_url:
+        asyncio.run(_seed_postgres(database_url))
+        return
     db = sqlite3.connect(workdir / "data" / "gateway.db", timeout=10)
     with db:
         db.execute(
@@ -273,11 +279,61 @@ def seed_team(workdir: Path) -> None:
     db.close()
 
 
-def measure(which: str, env: dict, args: argparse.Namespace, workdir: Path | None) -> dict:
+async def _seed_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        team = await conn.fetchval(
+            "INSERT INTO teams (name, time_zone, recording_retention_days, created_at) "
+            "VALUES ('Bench', 'UTC', 90, now()) RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO phone_numbers (team_id, number, created_at) VALUES ($1, $2, now())",
+            team,
+            TEAM_NUMBER,
+        )
+    finally:
+        await conn.close()
+
+
+async def _pg_admin(base: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1) + "/test")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def gateway_database(args: argparse.Namespace) -> Iterator[str | None]:
+    """``None`` (SQLite in the data dir, the embedded default) or the URL of a new
+    PostgreSQL database, dropped afterwards."""
+    if args.database != "postgres":
+        yield None
+        return
+    base = args.pg_url.rstrip("/")
+    name = f"gwbench_{os.getpid()}_{time.monotonic_ns()}"
+    asyncio.run(_pg_admin(base, f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def measure(
+    which: str,
+    env: dict,
+    args: argparse.Namespace,
+    workdir: Path | None,
+    database_url: str | None = None,
+) -> dict:
     proc, port = start_server(which, env, args.server_cpu)
     try:
         if workdir is not None:
-            seed_team(workdir)
+            seed_team(workdir, database_url)
         warm = build_requests(args.warmup, port, "e0")
         reqs = build_requests(args.requests, port, "f0")
         asyncio.run(load(port, warm, args.connections, args.deadline))
@@ -290,10 +346,10 @@ def _measure_fresh(which: str, env: dict, args: argparse.Namespace) -> dict:
     """One server run; the gateway gets a new data dir (an empty database) each time."""
     if which == "bare":
         return measure("bare", env, args, None)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, gateway_database(args) as url:
         workdir = Path(tmp)
-        config = str(write_config(workdir))
-        return measure("gateway", {**env, "BENCH_CONFIG": config}, args, workdir)
+        config = str(write_config(workdir, database_url=url))
+        return measure("gateway", {**env, "BENCH_CONFIG": config}, args, workdir, url)
 
 
 async def _idle_latency(port: int, probe_file: Path, n: int) -> list[tuple[float, float]]:
@@ -337,6 +393,12 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=120, help="seconds per phase")
     parser.add_argument("--idle-events", type=int, default=100)
     parser.add_argument("--server-cpu", type=int, default=0, help="-1: do not pin")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--pg-url",
+        default="postgres://postgres@127.0.0.1:5432",
+        help="server for --database postgres (a database is created and dropped per run)",
+    )
     parser.add_argument(
         "--rounds", type=int, default=3, help="bare/gateway pairs; the median pair is reported"
     )
@@ -349,7 +411,7 @@ def main() -> int:
     env = {"BENCH_TWILIO_TOKEN": AUTH_TOKEN}
     print(
         f"\n{args.requests} signed status callbacks, {args.connections} connections, "
-        f"server pinned to CPU {args.server_cpu}, {args.rounds} rounds"
+        f"server pinned to CPU {args.server_cpu}, {args.rounds} rounds, {args.database}"
     )
     print(f"{'':14}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}  responses")
     pairs: list[tuple[dict, dict]] = []
@@ -373,16 +435,17 @@ def main() -> int:
         flush=True,
     )
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, gateway_database(args) as url:
         workdir = Path(tmp)
         probe_file = workdir / "handler-starts.txt"
         probe_file.touch()
         env.update(
-            BENCH_CONFIG=str(write_config(workdir, probe=True)), BENCH_PROBE_FILE=str(probe_file)
+            BENCH_CONFIG=str(write_config(workdir, probe=True, database_url=url)),
+            BENCH_PROBE_FILE=str(probe_file),
         )
         proc, port = start_server("gateway", env, args.server_cpu)
         try:
-            seed_team(workdir)
+            seed_team(workdir, url)
             waits = asyncio.run(_idle_latency(port, probe_file, args.idle_events))
         finally:
             stop_server(proc)
