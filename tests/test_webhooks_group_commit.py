@@ -108,3 +108,20 @@ async def test_a_sender_that_hangs_up_still_gets_its_event_stored_once(make_app)
     assert redelivery.status_code == 200
     assert await WebhookEvent.filter(dedup_key="h1").count() == 1
     assert plugin.applied == ["h1"] and await Job.all().count() == 1
+
+
+async def test_stopping_mid_transaction_tells_the_sender_to_retry(make_app):
+    """The storing task cancelled while a transaction is open (the process is going
+    down): nothing is committed and the waiting sender gets a 503, not silence."""
+    client, plugin = await start(make_app)
+    plugin.apply_gate = asyncio.Event()
+    request = asyncio.create_task(send(client, "s1"))
+    await plugin.apply_entered.wait()
+    client.app.extensions["gateway_webhook_group_commit"]._task.cancel()
+    response = await request
+    assert response.status_code == 503
+    assert (await response.get_json())["code"] == "SERVICE_UNAVAILABLE"
+    assert await WebhookEvent.all().count() == 0
+    plugin.apply_gate.set()
+    assert (await send(client, "s1")).status_code == 200  # the retry is stored
+    assert await WebhookEvent.filter(dedup_key="s1").count() == 1

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from tortoise.exceptions import IntegrityError
 
+from gateway.errors import ServiceUnavailable
 from gateway.webhooks.store import Delivery, Stored
 
 log = logging.getLogger("gateway.webhooks")
@@ -59,7 +60,7 @@ class GroupCommit:
         finally:
             # Only reached with items left if this task was cancelled (shutdown).
             for _, future in self._queue:
-                future.cancel()
+                _settle(future, exc=_stopped())
             self._queue.clear()
 
     async def _commit(self, batch: list[tuple[Delivery, asyncio.Future[Stored]]]) -> None:
@@ -74,8 +75,10 @@ class GroupCommit:
             for delivery, future in batch:
                 await self._commit_alone(delivery, future)
         except BaseException:
+            # Cancelled mid-transaction: nothing was committed, so each sender is told
+            # to retry rather than left without an answer.
             for _, future in batch:
-                future.cancel()
+                _settle(future, exc=_stopped())
             raise
         else:
             self._counted(len(batch))
@@ -101,6 +104,10 @@ class GroupCommit:
         c["transactions"] += 1
         c["deliveries"] += deliveries
         c["largest"] = max(c["largest"], deliveries)
+
+
+def _stopped() -> ServiceUnavailable:
+    return ServiceUnavailable("The gateway is stopping; retry later")
 
 
 def _settle(
