@@ -125,3 +125,30 @@ async def test_two_worker_processes_on_postgres_never_run_a_job_twice(make_app, 
     assert set(pids) == {str(w.pid) for w in workers}  # both really competed
     assert await Job.filter(status="succeeded").count() == n
     assert await Job.filter(attempts__gt=1).count() == 0
+
+
+@pytest.mark.postgres
+async def test_worker_process_on_postgres_is_woken_by_notify_not_its_poll(make_app, tmp_path):
+    """Another process commits a job: the worker hears NOTIFY and runs it at once, with
+    a poll interval (five minutes) far longer than the test may take."""
+    app, log = await start_app(make_app, tmp_path, db="postgres")
+    worker = await spawn(app, tmp_path, log, job_poll_seconds=300)
+    try:
+        await wait_for(lambda: lines(log, "listening"))
+        await post(app, {"id": "n1", "type": "proc.x"})
+        await wait_for(lambda: lines(log, "done"), timeout=15)
+        # The listening connection drops (a database restart, a proxy timing out): the
+        # worker reconnects, and a job committed meanwhile is not left for the poll.
+        from tortoise import connections
+
+        _, killed = await connections.get("default").execute_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        )
+        assert len(killed) == 1
+        await post(app, {"id": "n2", "type": "proc.x"})
+        await wait_for(lambda: len(lines(log, "done")) == 2, timeout=15)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(worker.wait(), 20) == 0
+    assert [d[0] for d in lines(log, "done")] == ["n1", "n2"]

@@ -34,6 +34,11 @@ async def startup(app: Any, config: Any) -> None:
 
 @hookimpl(tryfirst=True)
 async def shutdown(app: Any, config: Any) -> None:
+    from gateway.jobs.worker import ANNOUNCER_KEY
+
     worker = app.extensions.pop(WORKER_KEY, None)
     if worker is not None:
         await worker.stop()
+    announcer = app.extensions.pop(ANNOUNCER_KEY, None)
+    if announcer is not None:
+        await announcer.drain()  # a wake-up in flight, before the database closes

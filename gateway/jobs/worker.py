@@ -2,7 +2,8 @@
 
 The same class runs in-process (started by the core plugin when ``run_worker`` is on)
 and as ``gateway worker``. It wakes at once when this process commits a job
-(:func:`notify`), and polls every ``job_poll_seconds`` for jobs committed elsewhere.
+(:func:`notify`); on PostgreSQL also when another process does (LISTEN/NOTIFY, see
+:mod:`gateway.jobs.wakeups`); and it polls every ``job_poll_seconds`` in any case.
 Tests drive :meth:`Worker.run_once` or :func:`run_pending_jobs` instead of the loop.
 """
 
@@ -19,8 +20,9 @@ from typing import Any
 
 from quart import Quart
 
+from gateway.db import is_postgres
 from gateway.events import JobContext, PermanentFailure, RetryLater
-from gateway.jobs import queue
+from gateway.jobs import queue, wakeups
 from gateway.jobs.models import Job
 from gateway.logs import redactor
 from gateway.webhooks.models import WebhookEvent
@@ -28,6 +30,7 @@ from gateway.webhooks.models import WebhookEvent
 log = logging.getLogger("gateway.jobs")
 
 WAKE_KEY = "gateway_jobs_wake"
+ANNOUNCER_KEY = "gateway_jobs_announcer"
 
 
 def wake_event(app: Quart) -> asyncio.Event:
@@ -38,8 +41,22 @@ def wake_event(app: Quart) -> asyncio.Event:
 
 
 def notify(app: Quart) -> None:
-    """Tell this process's worker that jobs were committed (call after the commit)."""
+    """Tell the workers that jobs were committed (call after the commit): this
+    process's at once, other processes' through PostgreSQL ``NOTIFY``."""
     wake_event(app).set()
+    announcer = announcer_of(app)
+    if announcer is not None:
+        announcer.poke()
+
+
+def announcer_of(app: Quart) -> wakeups.Announcer | None:
+    """This app's NOTIFY sender; ``None`` on SQLite (no other process can listen)."""
+    if not is_postgres(app.extensions["gateway"].db.url):
+        return None
+    announcer = app.extensions.get(ANNOUNCER_KEY)
+    if announcer is None:
+        announcer = app.extensions[ANNOUNCER_KEY] = wakeups.Announcer()
+    return announcer
 
 
 def _error_text(exc: BaseException) -> str:
@@ -62,6 +79,7 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[int, tuple[Job, asyncio.Task[Any]]] = {}
         self._stopping = False
+        self.listener: wakeups.Listener | None = None
 
     @property
     def handlers(self) -> dict[str, Any]:
@@ -145,6 +163,9 @@ class Worker:
 
     def start(self) -> None:
         wake = wake_event(self.app)
+        if is_postgres(self.gw.db.url):
+            self.listener = wakeups.Listener(self.gw.db.url, wake.set)
+            self.listener.start()
         self._loops = [asyncio.ensure_future(self._loop(wake)) for _ in range(self.concurrency)]
         log.info("job worker %s started (%s loops)", self.id, self.concurrency)
 
@@ -168,6 +189,8 @@ class Worker:
         """Stop claiming; let running jobs finish within the grace period, then give
         the rest back so another worker takes them at once."""
         self._stopping = True
+        if self.listener is not None:
+            await self.listener.stop()
         wake_event(self.app).set()
         tasks = [task for _job, task in self._running.values()]
         if tasks:

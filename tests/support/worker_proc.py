@@ -73,6 +73,10 @@ def main() -> int:
                 await asyncio.sleep(0.01)
             append_line(log, f"ready {os.getpid()}")
             ready.set()
+            listener = app.extensions["gateway_jobs_worker"].listener
+            if listener is not None:  # PostgreSQL: LISTEN is up
+                await listener.listening.wait()
+                append_line(log, f"listening {os.getpid()}")
 
         task = asyncio.ensure_future(announce())
         await run_worker_process(app)
