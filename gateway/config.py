@@ -70,6 +70,11 @@ class GatewaySettings(BaseModel):
     encryption_keys: list[SecretStr] = Field(default_factory=list)
     cron_secret: SecretStr | None = None
     setup_token: SecretStr | None = None
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper may use for GET /metrics "
+        "(super admins may always read it).",
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -219,8 +224,8 @@ class GatewayConfig:
     def redacted(self) -> dict[str, Any]:
         """The configuration as shown to humans: every secret replaced."""
         gw = self.gateway.model_dump(mode="json")
-        for key, value in gw.items():
-            if value and key in {"session_secret", "cron_secret", "setup_token"}:
+        for key, value in self.gateway:
+            if isinstance(value, SecretStr):
                 gw[key] = REDACTED
             if key == "encryption_keys":
                 gw[key] = [REDACTED for _ in value]
@@ -305,6 +310,7 @@ def load_config(
     except PydanticValidationError as exc:
         message = _first_error("gateway", exc).replace("plugin 'gateway'", "gateway")
         raise StartupError(message) from None
+    _teach_redactor(settings)
     if not settings.data_dir.is_absolute():
         settings.data_dir = (base_dir / settings.data_dir).resolve()
     plugin_tables = data.get("plugins", {})

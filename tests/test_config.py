@@ -184,3 +184,13 @@ def test_http_base_url_setting_type(tmp_path):
         path.write_text(f'[plugins.demo]\napi_base_url = "{bad}"\n')
         with pytest.raises(StartupError, match="key 'api_base_url'"):
             load_config(path, environ={}).plugin_config("demo", Settings)
+
+
+def test_every_gateway_secret_is_redacted_and_kept_out_of_logs(tmp_path):
+    from gateway.logs import redactor
+
+    token = "scrape-token-from-config-987654"
+    config = load_config(data={"gateway": {"data_dir": str(tmp_path), "metrics_token": token}})
+    assert config.gateway.metrics_token.get_secret_value() == token
+    assert token not in json.dumps(config.redacted())
+    assert token not in redactor.scrub(f"Authorization: Bearer {token}")
