@@ -4,7 +4,7 @@ column names are formatted into the text. Everything else uses the ORM."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -12,6 +12,15 @@ from typing import Any
 from tortoise.fields import DatetimeField, Field
 from tortoise.models import Model
 from tortoise.validators import MaxLengthValidator
+
+# Both SQLite (since 3.32) and asyncpg refuse statements with more than 32766 parameters.
+MAX_PARAMS = 30_000
+
+
+def chunked(items: Sequence[Any], size: int = MAX_PARAMS) -> Iterator[Sequence[Any]]:
+    """``items`` in slices that fit in one statement's parameters."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def marks(conn: Any, count: int, start: int = 0) -> str:
@@ -89,9 +98,16 @@ async def insert_returning(
     conflict: Sequence[str],
     returning: Sequence[str],
 ) -> list[dict[str, Any]]:
-    """One multi-row ``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING ...``:
-    the rows that were inserted, not those that already existed. Both back ends accept
-    it (SQLite 3.35+)."""
+    """Multi-row ``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING ...``: the rows
+    that were inserted, not those that already existed. Both back ends accept it
+    (SQLite 3.35+). One statement per :data:`MAX_PARAMS` values."""
+    per_statement = max(1, MAX_PARAMS // len(columns))
+    if len(rows) > per_statement:
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            out += await insert_returning(conn, model, columns, chunk, conflict, returning)
+        return out
     values: list[Any] = []
     groups: list[str] = []
     numbered = conn.capabilities.dialect == "postgres"

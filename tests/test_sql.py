@@ -63,3 +63,17 @@ async def test_insert_returning_skips_existing_rows_and_reads_back(any_app):
     assert len(first) == 1 and again == []
     event = await WebhookEvent.get(id=first[0]["id"])
     assert (event.payload, event.occurred_at, event.agent_id) == ({"a": [1, "é"]}, WHEN, "agent")
+
+
+async def test_batches_beyond_one_statements_parameters_are_split(any_app, monkeypatch):
+    """A batch larger than one statement may carry is sent in several, same result."""
+    import gateway.sql
+
+    monkeypatch.setattr(gateway.sql, "MAX_PARAMS", 25)  # two rows of ten columns each
+    rows = [[*list(ROW.values())[:1], f"key{n}", *list(ROW.values())[2:]] for n in range(5)]
+    async with in_transaction() as conn:
+        inserted = await insert_returning(
+            conn, WebhookEvent, list(ROW), rows, ("source", "dedup_key"), ("dedup_key",)
+        )
+    assert sorted(r["dedup_key"] for r in inserted) == [f"key{n}" for n in range(5)]
+    assert await WebhookEvent.all().count() == 5

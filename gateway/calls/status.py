@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.calls.models import Call
-from gateway.sql import insert_returning, marks, python_values, update_many
+from gateway.sql import chunked, insert_returning, marks, python_values, update_many
 
 TERMINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _RANKS = {"queued": 1, "initiated": 2, "ringing": 3, "in-progress": 4}
@@ -101,12 +101,15 @@ async def _locked(ids: list[str], conn: Any) -> dict[str, SimpleNamespace]:
     ``external_id`` order so two transactions cannot deadlock; SQLite has one writer)."""
     columns = ("id", "external_id", *_STATE)
     lock = " FOR UPDATE" if conn.capabilities.dialect == "postgres" else ""
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {Call._meta.db_table} "  # noqa: S608
-        f"WHERE external_id IN {marks(conn, len(ids))} ORDER BY external_id{lock}"
-    )
-    rows = await conn.execute_query_dict(sql, ids)
-    return {r["external_id"]: SimpleNamespace(**python_values(Call, r, columns)) for r in rows}
+    out: dict[str, SimpleNamespace] = {}
+    for part in chunked(ids):
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {Call._meta.db_table} "  # noqa: S608
+            f"WHERE external_id IN {marks(conn, len(part))} ORDER BY external_id{lock}"
+        )
+        for r in await conn.execute_query_dict(sql, list(part)):
+            out[r["external_id"]] = SimpleNamespace(**python_values(Call, r, columns))
+    return out
 
 
 async def upsert_calls(updates: list[CallUpdate], *, using_db: Any, now: datetime) -> None:

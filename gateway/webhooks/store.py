@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 from gateway.identity.models import PhoneNumber, Team, VoiceAgent
 from gateway.jobs.models import Job
 from gateway.jobs.queue import QueueSettings, jobs_for
-from gateway.sql import insert_returning, marks
+from gateway.sql import chunked, insert_returning, marks
 from gateway.webhooks.models import ROUTED, UNROUTED, WebhookEvent
 from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookSource
 
@@ -87,15 +87,15 @@ async def _teams_by(conn: Any, link: type[Model], column: str, keys: set[str]) -
     if not keys:
         return {}
     teams, links = Team._meta.db_table, link._meta.db_table
-    sql = (
-        f"SELECT l.{column} AS link_key, t.* FROM {links} l "  # noqa: S608
-        f"JOIN {teams} t ON t.id = l.team_id WHERE l.{column} IN {marks(conn, len(keys))}"
-    )
-    rows = await conn.execute_query_dict(sql, list(keys))
     out: dict[str, Team] = {}
-    for row in rows:
-        row = dict(row)
-        out[row.pop("link_key")] = Team._init_from_db(**row)
+    for part in chunked(sorted(keys)):
+        sql = (
+            f"SELECT l.{column} AS link_key, t.* FROM {links} l "  # noqa: S608
+            f"JOIN {teams} t ON t.id = l.team_id WHERE l.{column} IN {marks(conn, len(part))}"
+        )
+        for row in await conn.execute_query_dict(sql, list(part)):
+            row = dict(row)
+            out[row.pop("link_key")] = Team._init_from_db(**row)
     return out
 
 
