@@ -125,3 +125,32 @@ async def test_stopping_mid_transaction_tells_the_sender_to_retry(make_app):
     plugin.apply_gate.set()
     assert (await send(client, "s1")).status_code == 200  # the retry is stored
     assert await WebhookEvent.filter(dedup_key="s1").count() == 1
+
+
+async def test_stopping_while_a_failed_batch_is_retried_one_by_one_answers_everyone():
+    """The class on its own, with a store that fails any batch of more than one and
+    then hangs on the first single retry: cancelling it (shutdown) must answer every
+    waiting sender 503, including those whose turn never came."""
+    from gateway.errors import ServiceUnavailable
+    from gateway.webhooks.group_commit import GroupCommit
+    from gateway.webhooks.store import Delivery, Stored
+
+    hang = asyncio.Event()
+
+    async def store(batch):
+        if len(batch) > 1:
+            raise RuntimeError("one of them is poisoned")
+        await hang.wait()
+        return [Stored()]
+
+    group = GroupCommit(store)
+    senders = [asyncio.create_task(group.submit(Delivery(None, []))) for _ in range(3)]
+
+    async def retrying_alone() -> bool:
+        return group.counters["split"] == 1
+
+    await until(retrying_alone)
+    group._task.cancel()
+    # A bound only so that a regression fails instead of hanging the suite.
+    results = await asyncio.wait_for(asyncio.gather(*senders, return_exceptions=True), 10)
+    assert [type(r) for r in results] == [ServiceUnavailable] * 3

@@ -65,21 +65,31 @@ class GroupCommit:
 
     async def _commit(self, batch: list[tuple[Delivery, asyncio.Future[Stored]]]) -> None:
         try:
+            await self._commit_batch(batch)
+        except BaseException:
+            # Cancelled (the process is stopping) before every delivery was settled:
+            # nothing more will be committed, so the rest are told to retry rather than
+            # left without an answer. Settled ones keep their answer.
+            for _, future in batch:
+                _settle(future, exc=_stopped())
+            raise
+
+    async def _commit_batch(self, batch: list[tuple[Delivery, asyncio.Future[Stored]]]) -> None:
+        try:
             results = await self._store([d for d, _ in batch])
         except Exception as exc:
             if len(batch) == 1 and not isinstance(exc, IntegrityError):
                 _settle(batch[0][1], exc=exc)
                 return
-            log.info("webhook batch of %d failed (%s); storing one by one", len(batch), exc)
+            # The type only: a database's message may quote the row, i.e. payload data.
+            log.info(
+                "webhook batch of %d failed (%s); storing one by one",
+                len(batch),
+                type(exc).__name__,
+            )
             self.counters["split"] += 1
             for delivery, future in batch:
                 await self._commit_alone(delivery, future)
-        except BaseException:
-            # Cancelled mid-transaction: nothing was committed, so each sender is told
-            # to retry rather than left without an answer.
-            for _, future in batch:
-                _settle(future, exc=_stopped())
-            raise
         else:
             self._counted(len(batch))
             for (_, future), result in zip(batch, results, strict=True):
