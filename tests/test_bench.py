@@ -1,0 +1,34 @@
+"""The benchmark still runs end to end (tiny numbers: this checks it works, not how
+fast anything is; figures belong in bench/README.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ingest_bench_runs_and_every_callback_is_accepted():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/ingest.py",
+            "--requests=40",
+            "--warmup=8",
+            "--connections=4",
+            "--rounds=1",
+            "--idle-events=2",
+            "--server-cpu=-1",
+            "--deadline=60",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gateway #1" in result.stdout and "{200: 40}" in result.stdout
+    assert "median round: ratio gateway/bare" in result.stdout
+    assert "idle queue, 2/2 events" in result.stdout
