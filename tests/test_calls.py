@@ -151,3 +151,20 @@ async def test_recording_rows_link_to_call_and_never_go_back(any_app):
     assert late.call_id == (await Call.get(external_id="CAR")).id
     assert expiry(T0, team.recording_retention_days) == T0 + timedelta(days=30)
     assert expiry(T0, 0) is None
+
+
+async def test_concurrent_batches_over_the_same_calls_in_opposite_orders(make_app, db_kind):
+    """Two transactions advancing the same calls, listed in opposite orders: rows are
+    locked in one order, so neither deadlocks (PostgreSQL) and both land."""
+    await make_app(db=db_kind)
+    sids = [f"CD{n}" for n in range(6)]
+
+    async def one(updates: list[CallUpdate]) -> None:
+        async with in_transaction() as conn:
+            await upsert_calls(updates, using_db=conn, now=NOW)
+
+    ringing = [update("ringing", 1, 2, external_id=s) for s in sids]
+    completed = [update("completed", 3, 65, external_id=s) for s in reversed(sids)]
+    await asyncio.gather(one(ringing), one(completed))
+    for call in await Call.filter(external_id__in=sids):
+        assert (call.status, call.started_at) == ("completed", T0 + timedelta(seconds=2))
