@@ -50,10 +50,16 @@ class Gateway:
     db: dbmod.Database
     registries: dict[str, dict[str, tuple[str, Any]]] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None
+    _items: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def registry(self, hook_name: str) -> dict[str, Any]:
-        """``{name: item}`` of one ``register_*`` hook."""
-        return {name: item for name, (_plugin, item) in self.registries[hook_name].items()}
+        """``{name: item}`` of one ``register_*`` hook (built once: the registries are
+        fixed when the app is created, and this is read per webhook batch and per job)."""
+        items = self._items.get(hook_name)
+        if items is None:
+            registered = self.registries[hook_name]
+            items = self._items[hook_name] = {n: item for n, (_p, item) in registered.items()}
+        return items
 
     async def call(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a runtime hook on every plugin, awaited, with ``config`` supplied."""

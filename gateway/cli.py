@@ -8,10 +8,8 @@ line on stderr and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from importlib import import_module
 from typing import Any
 
@@ -34,10 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         import_module(module_name).add_commands(sub)
     return parser
-
-
-def run_async(fn: Callable[..., Awaitable[int | None]], *args: Any) -> int:
-    return asyncio.run(fn(*args)) or 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,12 +22,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
 from gateway.errors import StartupError
+from gateway.logs import REDACTED
 
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_CONFIG_NAME = "plugins.toml"
 ENV_PREFIX = "GATEWAY_"
-REDACTED = "**********"
 
 
 class GatewaySettings(BaseModel):
@@ -222,20 +222,11 @@ class GatewayConfig:
     # -- views ---------------------------------------------------------------------
 
     def redacted(self) -> dict[str, Any]:
-        """The configuration as shown to humans: every secret replaced."""
+        """The configuration as shown to humans: every secret replaced (pydantic dumps
+        each ``SecretStr``, nested ones included, as ``**********``)."""
         gw = self.gateway.model_dump(mode="json")
-        for key, value in self.gateway:
-            if isinstance(value, SecretStr):
-                gw[key] = REDACTED
-            if key == "encryption_keys":
-                gw[key] = [REDACTED for _ in value]
         gw["database_url"] = redact_url(self.gateway.resolved_database_url)
-        plugins = {}
-        for name, parsed in self._parsed.items():
-            plugins[name] = parsed.model_dump(mode="json")
-            for field, value in parsed:
-                if isinstance(value, SecretStr) and value is not None:
-                    plugins[name][field] = REDACTED
+        plugins = {name: parsed.model_dump(mode="json") for name, parsed in self._parsed.items()}
         return {"gateway": gw, "plugins": plugins}
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-__all__ = ["InvalidToken", "TokenCipher", "cipher_for"]
+__all__ = ["InvalidToken", "TokenCipher"]
 
 
 class TokenCipher:
@@ -22,7 +22,6 @@ class TokenCipher:
         fernets = [Fernet(k.encode() if isinstance(k, str) else k) for k in keys]
         if not fernets:
             raise ValueError("at least one encryption key is required")
-        self._primary = fernets[0]
         self._multi = MultiFernet(fernets)
 
     def encrypt(self, plaintext: str) -> str:
@@ -42,15 +41,3 @@ class TokenCipher:
         """The same plaintext under the newest key (``MultiFernet.rotate`` keeps the
         original timestamp)."""
         return self._multi.rotate(ciphertext.encode("ascii")).decode("ascii")
-
-    def is_current(self, ciphertext: str) -> bool:
-        """Whether the newest key alone opens it (i.e. rotation has nothing to do)."""
-        try:
-            self._primary.decrypt(ciphertext.encode("ascii"))
-        except InvalidToken:
-            return False
-        return True
-
-
-def cipher_for(keys: Iterable[str]) -> TokenCipher:
-    return TokenCipher(keys)

@@ -9,6 +9,7 @@ from typing import Any
 from quart import Blueprint, Quart, jsonify
 
 from gateway.config import GatewayConfig
+from gateway.responses import error_response
 from hookspecs import hookimpl
 
 log = logging.getLogger("gateway.health")
@@ -31,11 +32,7 @@ def register_routes(app: Quart, config: GatewayConfig) -> Blueprint:
             latency = await asyncio.wait_for(gw.db.ping(), READY_TIMEOUT_S)
         except Exception as exc:  # any failure to reach the database means "not ready"
             log.warning("readiness check failed: %s", type(exc).__name__)
-            response = jsonify(
-                {"error": "Database is not reachable", "code": "SERVICE_UNAVAILABLE"}
-            )
-            response.status_code = 503
-            return response
+            return error_response(503, "SERVICE_UNAVAILABLE", "Database is not reachable")
         return jsonify({"status": "ready", "database_ms": round(latency, 2)})
 
     return bp

@@ -14,7 +14,7 @@ from hookspecs import hookimpl
 
 def plugin_report(app: Quart, include_disabled: bool = False) -> list[dict[str, Any]]:
     from gateway.app import REGISTRIES
-    from gateway.plugins import ENTRY_POINT_GROUP
+    from gateway.plugins import ENTRY_POINT_GROUP, distribution_version
 
     gw = app.extensions["gateway"]
     owners = app.extensions.get("gateway_routes", {})
@@ -46,7 +46,7 @@ def plugin_report(app: Quart, include_disabled: bool = False) -> list[dict[str, 
         enabled = {row["name"] for row in report}
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name not in enabled:
-                version = getattr(getattr(ep, "dist", None), "version", None)
+                version = distribution_version(ep)
                 report.append({"name": ep.name, "version": version, "enabled": False})
     return report
 

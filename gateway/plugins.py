@@ -55,7 +55,7 @@ class PluginInfo:
     builtin: bool  # part of the core (CORE_PLUGINS)
 
 
-def _distribution_version(ep: Any) -> str | None:
+def distribution_version(ep: Any) -> str | None:
     dist = getattr(ep, "dist", None)
     return getattr(dist, "version", None)
 
@@ -101,7 +101,7 @@ def build_plugin_manager(
                 f"plugin '{name}' failed to import: {type(exc).__name__}: {exc}"
             ) from None
         _register(pm, name, module)
-        pm.gateway_info[name] = PluginInfo(name, module, _distribution_version(ep), False)
+        pm.gateway_info[name] = PluginInfo(name, module, distribution_version(ep), False)
     for name, module in extras.items():
         if not config.is_enabled(name):
             continue
@@ -121,9 +121,7 @@ def build_plugin_manager(
 def _register(pm: pluggy.PluginManager, name: str, module: object) -> None:
     try:
         pm.register(module, name=name)
-    except pluggy.PluginValidationError as exc:
-        raise StartupError(f"plugin '{name}': {exc}") from None
-    except ValueError as exc:
+    except (pluggy.PluginValidationError, ValueError) as exc:
         raise StartupError(f"plugin '{name}': {exc}") from None
 
 

@@ -34,10 +34,6 @@ def error_response(
     return response
 
 
-def current_request_id() -> str | None:
-    return request_id_var.get()
-
-
 def install(app: Quart) -> None:
     """Register the request-id hooks and the error handlers on ``app``."""
 
@@ -57,6 +53,8 @@ def install(app: Quart) -> None:
 
     @app.errorhandler(GatewayError)
     async def handle_gateway_error(exc: GatewayError) -> Response:
+        # exc.body(), not error_response(**extra): an extra may be named like one of
+        # its parameters (a conflict's "status", for one).
         response = jsonify(exc.body())
         response.status_code = exc.status
         for name, value in exc.headers.items():

@@ -104,8 +104,7 @@ async def insert_returning(
     per_statement = max(1, MAX_PARAMS // len(columns))
     if len(rows) > per_statement:
         out: list[dict[str, Any]] = []
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
+        for chunk in chunked(rows, per_statement):
             out += await insert_returning(conn, model, columns, chunk, conflict, returning)
         return out
     values: list[Any] = []

@@ -30,7 +30,7 @@ def _serializer(app: Quart) -> URLSafeSerializer:
 
 
 def _now(app: Quart) -> int:
-    return int(app.extensions["gateway"].clock.now().timestamp())
+    return int(app.extensions["gateway"].clock.timestamp())
 
 
 def _secure(app: Quart) -> bool:

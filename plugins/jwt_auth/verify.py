@@ -97,7 +97,7 @@ class TokenVerifier:
             key = self.secret
         try:
             claims = self.jwt.decode(token, key, claims_options=self.claims_options)
-            claims.validate(now=int(self.clock.now().timestamp()), leeway=self.cfg.leeway_seconds)
+            claims.validate(now=int(self.clock.timestamp()), leeway=self.cfg.leeway_seconds)
         except BadSignatureError:
             raise Unauthorized("Invalid token signature") from None
         except ExpiredTokenError:
