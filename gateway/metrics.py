@@ -19,7 +19,7 @@ from prometheus_client.process_collector import ProcessCollector
 from quart import Blueprint, Response, current_app, request
 from tortoise.functions import Count
 
-from gateway.auth.principal import require_super_admin
+from gateway.auth.principal import bearer_token, require_super_admin
 from gateway.jobs.models import PENDING, Job
 from gateway.oauth.models import OAuthConnection
 from hookspecs import hookimpl
@@ -41,9 +41,8 @@ class _Snapshot:
 
 
 def _bearer_matches(token: str) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    given = bearer_token(request)
+    return given is not None and hmac.compare_digest(given, token)
 
 
 def _webhook_families(app: Any) -> list[Metric]:

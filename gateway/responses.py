@@ -24,6 +24,11 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def iso(value: Any) -> str | None:
+    """A datetime as ISO 8601 for a JSON body; None stays None."""
+    return value.isoformat() if value is not None else None
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from gateway.auth.principal import (
     ADMIN_ROLES,
     Principal,
+    bearer_token,
     current_principal,
     require_principal,
     require_super_admin,
@@ -17,6 +18,7 @@ from gateway.auth.principal import (
 __all__ = [
     "ADMIN_ROLES",
     "Principal",
+    "bearer_token",
     "current_principal",
     "require_principal",
     "require_super_admin",

@@ -9,7 +9,7 @@ from typing import Any
 from quart import Blueprint, Quart, Request, current_app
 
 from gateway import cors, ratelimit
-from gateway.auth.principal import Principal
+from gateway.auth.principal import Principal, bearer_token
 from gateway.auth.sessions import COOKIE_NAME, session_principal
 from gateway.auth.tokens import TOKEN_PREFIX, find_active_token
 from gateway.config import GatewayConfig
@@ -18,14 +18,6 @@ from gateway.identity.models import ApiToken
 from hookspecs import hookimpl
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
 
 
 async def _token_principal(token: str) -> Principal:

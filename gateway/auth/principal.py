@@ -50,6 +50,14 @@ class Principal:
         return await User.get_or_none(id=self.user_id)
 
 
+def bearer_token(request: Any) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (any case of "Bearer"), or None."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
 async def current_principal() -> Principal | None:
     """The request's principal, authenticated once per request through the hook."""
     cached = getattr(g, "_principal", _UNSET)

@@ -13,6 +13,7 @@ from gateway.auth.passwords import hash_password
 from gateway.errors import Conflict, NotFound
 from gateway.identity import validation as v
 from gateway.identity.models import Membership, PhoneNumber, Team, User, VoiceAgent
+from gateway.responses import iso
 
 
 def team_json(team: Team) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def team_json(team: Team) -> dict[str, Any]:
         "name": team.name,
         "time_zone": team.time_zone,
         "recording_retention_days": team.recording_retention_days,
-        "created_at": team.created_at.isoformat() if team.created_at else None,
+        "created_at": iso(team.created_at),
     }
 
 

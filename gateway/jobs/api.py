@@ -11,7 +11,8 @@ from gateway.errors import Conflict, NotFound
 from gateway.jobs.models import Job
 from gateway.jobs.queue import retry_dead
 from gateway.jobs.worker import notify
-from gateway.webhooks.api import _int_arg, _iso, check_visible, page, paginated, team_scope
+from gateway.responses import iso
+from gateway.webhooks.api import _int_arg, check_visible, page, paginated, team_scope
 
 bp = Blueprint("jobs", __name__)
 
@@ -25,11 +26,11 @@ def job_json(j: Job) -> dict[str, Any]:
         "status": j.status,
         "attempts": j.attempts,
         "max_attempts": j.max_attempts,
-        "run_at": _iso(j.run_at),
-        "lease_until": _iso(j.lease_until),
+        "run_at": iso(j.run_at),
+        "lease_until": iso(j.lease_until),
         "last_error": j.last_error,
-        "created_at": _iso(j.created_at),
-        "finished_at": _iso(j.finished_at),
+        "created_at": iso(j.created_at),
+        "finished_at": iso(j.finished_at),
     }
 
 

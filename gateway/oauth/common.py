@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from quart import Quart, current_app
 
@@ -30,6 +30,11 @@ def gateway_of_app() -> Quart:
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
+def normalize_scopes(scopes: str) -> str:
+    """Space-separated, whatever the provider used (some answer with commas)."""
+    return " ".join(scopes.replace(",", " ").split())
+
+
 def cipher(gw: Gateway) -> TokenCipher:
     """The token cipher for the app's current keys (newest first)."""
     return _cipher(tuple(gw.secrets.encryption_keys))
@@ -53,7 +58,3 @@ def public_origin(gw: Gateway) -> str:
 
 def redirect_uri(gw: Gateway, name: str) -> str:
     return f"{public_origin(gw)}/api/integrations/{name}/callback"
-
-
-def iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -8,7 +8,6 @@ with it (encrypted) and never leaves the server.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from gateway.auth.tokens import hash_token
 from gateway.errors import GatewayError, ServiceUnavailable, ValidationError
 from gateway.oauth import common
 from gateway.oauth.client import TokenEndpointError, token_request
@@ -45,10 +45,6 @@ class CallbackError(GatewayError):
     def __init__(self, code: str, message: str, *, status: int = 400, return_to: str | None = None):
         super().__init__(message)
         self.code, self.status, self.return_to = code, status, return_to
-
-
-def _hash(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
 
 
 def check_return_to(gw: Gateway, value: str | None) -> str | None:
@@ -105,7 +101,7 @@ async def start(
     cipher = common.cipher(gw)
     await OAuthState.filter(expires_at__lt=now).delete()  # keep the table small
     await OAuthState.create(
-        state_hash=_hash(state),
+        state_hash=hash_token(state),
         provider=provider.name,
         team_id=team.id,
         user_id=user_id,
@@ -133,7 +129,7 @@ async def start(
 async def _consume(gw: Gateway, provider: OAuthProvider, raw: str | None, user_id: int | None):
     if not raw:
         raise CallbackError("INVALID_STATE", "The authorization state is missing")
-    row = await OAuthState.get_or_none(state_hash=_hash(raw))
+    row = await OAuthState.get_or_none(state_hash=hash_token(raw))
     if row is None:
         raise CallbackError("INVALID_STATE", "Unknown or already used authorization state")
     if row.provider != provider.name:
@@ -215,7 +211,7 @@ async def finish(
         "account_label": account.label[:320],
         "account_data": dict(account.data),
         "options": options,
-        "scopes": " ".join(scopes.replace(",", " ").split()),
+        "scopes": common.normalize_scopes(scopes),
         "token_type": tokens.token_type,
         "access_token_enc": cipher.encrypt(tokens.access_token),
         "refresh_token_enc": cipher.encrypt_optional(tokens.refresh_token),

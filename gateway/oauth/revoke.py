@@ -10,6 +10,7 @@ import aiohttp
 from gateway.oauth import common
 from gateway.oauth.models import OAuthConnection
 from gateway.oauth.provider import OAuthProvider, RevokeRequest
+from gateway.responses import iso
 
 if TYPE_CHECKING:  # pragma: no cover
     from gateway.app import Gateway
@@ -117,10 +118,10 @@ def connection_json(provider: OAuthProvider, row: OAuthConnection | None) -> dic
         "status": row.status,
         "account": {"id": row.account_id, "label": row.account_label},
         "scopes": row.scopes.split() if row.scopes else [],
-        "connected_at": common.iso(row.connected_at),
+        "connected_at": iso(row.connected_at),
         "connected_by": {"id": by.id, "email": by.email} if by is not None else None,
-        "access_token_expires_at": common.iso(row.expires_at),
-        "refreshed_at": common.iso(row.refreshed_at),
+        "access_token_expires_at": iso(row.expires_at),
+        "refreshed_at": iso(row.refreshed_at),
         "last_error": row.last_error,
     }
 

@@ -112,7 +112,7 @@ async def get_access_token(
         return _usable(gw, row)
     from gateway.db import is_sqlite
 
-    async with _lock(app or _current_app(), tid, provider):
+    async with _lock(app or common.gateway_of_app(), tid, provider):
         if is_sqlite(gw.db.url):
             return await _refresh_locked(gw, tid, provider, rejected, None)
         failure: OAuthTokenError | None = None
@@ -122,12 +122,6 @@ async def get_access_token(
             except OAuthTokenError as exc:
                 failure = exc  # commit the status change made under the lock, then raise
         raise failure
-
-
-def _current_app() -> Quart:
-    from quart import current_app
-
-    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 async def _refresh_locked(
@@ -173,7 +167,7 @@ async def _refresh_locked(
     row.expires_at = tokens.expires_at
     row.token_type = tokens.token_type
     if tokens.scope is not None:
-        row.scopes = " ".join(tokens.scope.replace(",", " ").split())
+        row.scopes = common.normalize_scopes(tokens.scope)
     row.refreshed_at = now
     row.status, row.last_error, row.updated_at = "connected", None, now
     await row.save(using_db=conn)

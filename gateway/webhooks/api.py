@@ -13,6 +13,7 @@ from gateway.errors import Forbidden, NotFound, ValidationError
 from gateway.jobs.models import Job
 from gateway.jobs.queue import QueueSettings, jobs_for
 from gateway.jobs.worker import notify
+from gateway.responses import iso
 from gateway.webhooks.models import WebhookEvent
 
 bp = Blueprint("webhook_events", __name__)
@@ -69,10 +70,6 @@ def paginated(rows: list[Any], limit: int, render: Any) -> Any:
     )
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def event_json(e: WebhookEvent, *, payload: bool = False) -> dict[str, Any]:
     out = {
         "id": e.id,
@@ -83,8 +80,8 @@ def event_json(e: WebhookEvent, *, payload: bool = False) -> dict[str, Any]:
         "dedup_key": e.dedup_key,
         "phone_number": e.phone_number,
         "agent_id": e.agent_id,
-        "occurred_at": _iso(e.occurred_at),
-        "received_at": _iso(e.received_at),
+        "occurred_at": iso(e.occurred_at),
+        "received_at": iso(e.received_at),
     }
     if payload:
         out["payload"] = e.payload

@@ -12,6 +12,7 @@ from quart import Request
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from gateway.auth.principal import bearer_token
 from gateway.auth.tokens import create_api_token
 from gateway.clock import Clock
 from gateway.errors import Conflict
@@ -29,10 +30,7 @@ def presented_token(request: Request) -> str | None:
     header = request.headers.get("X-Setup-Token")
     if header:
         return header.strip()
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
+    return bearer_token(request)
 
 
 def token_matches(presented: str | None, expected: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from quart import Quart, Request, current_app
 
 from gateway import hookimpl
-from gateway.auth.principal import Principal
+from gateway.auth.principal import Principal, bearer_token
 from gateway.config import GatewayConfig
 from plugins.jwt_auth import settings
 from plugins.jwt_auth.verify import TokenVerifier, looks_like_jwt
@@ -38,9 +38,8 @@ def startup(app: Quart, config: GatewayConfig) -> None:
 
 @hookimpl
 async def authenticate(request: Request, config: GatewayConfig) -> Principal | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    token = value.strip()
-    if scheme.lower() != "bearer" or not looks_like_jwt(token):
+    token = bearer_token(request)
+    if token is None or not looks_like_jwt(token):
         return None
     app: Any = current_app
     verifier: TokenVerifier | None = app.extensions.get(EXTENSION)
