@@ -194,11 +194,10 @@ async def load(port: int, requests: list[bytes], connections: int, deadline: flo
     tasks = [_one_connection(port, it, lat, codes) for _ in range(connections)]
     await asyncio.wait_for(asyncio.gather(*tasks), deadline)
     elapsed = time.perf_counter() - start
-    lat.sort()
     return {
         "rps": len(lat) / elapsed,
-        "p50": lat[len(lat) // 2] * 1000,
-        "p99": lat[int(len(lat) * 0.99)] * 1000,
+        "p50": pct(lat, 0.5),
+        "p99": pct(lat, 0.99),
         "codes": codes,
     }
 
@@ -282,7 +281,9 @@ def seed_team(workdir: Path, database_url: str | None = None) -> None:
 async def _seed_postgres(url: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    from gateway.jobs.wakeups import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         team = await conn.fetchval(
             "INSERT INTO teams (name, time_zone, recording_retention_days, created_at) "
@@ -300,7 +301,9 @@ async def _seed_postgres(url: str) -> None:
 async def _pg_admin(base: str, sql: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1) + "/test")
+    from gateway.jobs.wakeups import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(base + "/test"))
     try:
         await conn.execute(sql)
     finally:

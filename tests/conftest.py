@@ -74,7 +74,9 @@ def pg_database() -> Any:
 async def truncate_postgres(url: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    from gateway.jobs.wakeups import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "

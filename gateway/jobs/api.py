@@ -40,10 +40,9 @@ async def list_jobs() -> Any:
     query = Job.all()
     if team_id is not None:
         query = query.filter(team_id=team_id)
-    if request.args.get("status"):
-        query = query.filter(status=request.args["status"])
-    if request.args.get("handler"):
-        query = query.filter(handler=request.args["handler"])
+    for field in ("status", "handler"):
+        if request.args.get(field):
+            query = query.filter(**{field: request.args[field]})
     event_id = _int_arg("event_id")
     if event_id is not None:
         query = query.filter(event_id=event_id)

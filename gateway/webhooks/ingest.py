@@ -19,7 +19,7 @@ from quart import Request, Response, current_app, jsonify, request
 from tortoise.exceptions import BaseORMException
 from werkzeug.datastructures import MultiDict
 
-from gateway.errors import GatewayError, PayloadTooLarge, ServiceUnavailable, Unauthorized
+from gateway.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized
 from gateway.jobs.worker import notify
 from gateway.plugins import await_me_maybe
 from gateway.webhooks.group_commit import GroupCommit
@@ -142,8 +142,6 @@ async def handle(source: WebhookSource) -> Response:
     events = list(await await_me_maybe(source.parse(req)) or [])
     try:
         stored = await group_commit(app).submit(Delivery(source, events))
-    except GatewayError:
-        raise
     except DB_ERRORS as exc:
         _count(source, "failed")
         log.error("webhook %s: not stored (%s); answering 503", source.name, type(exc).__name__)

@@ -3,7 +3,6 @@ the events API and the per-source counters."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from quart import Blueprint
@@ -14,15 +13,18 @@ from gateway.errors import PayloadTooLarge, StartupError
 PREFIX = "/api/webhooks/"
 
 
+def _endpoint(source_name: str) -> str:
+    """A source's endpoint name (a dot would read as a blueprint separator)."""
+    return source_name.replace(".", "_")
+
+
 def _view(source: Any) -> Any:
     from gateway.webhooks.ingest import handle
 
-    view = partial(handle, source)
-
     async def receive() -> Any:
-        return await view()
+        return await handle(source)
 
-    receive.__name__ = f"receive_{source.name.replace('.', '_')}"
+    receive.__name__ = f"receive_{_endpoint(source.name)}"
     return receive
 
 
@@ -45,7 +47,7 @@ def register_routes(app: Any, config: Any) -> list[Blueprint]:
         seen[path] = name
         bp.add_url_rule(
             PREFIX + path,
-            endpoint=name.replace(".", "_"),
+            endpoint=_endpoint(name),
             view_func=_view(source),
             methods=list(source.methods),
         )
@@ -62,7 +64,7 @@ def _raise_framework_limit(app: Any, bp: Blueprint, sources: Any, default: int) 
     if largest <= default:
         return
     app.config["MAX_CONTENT_LENGTH"] = largest
-    webhook_endpoints = {f"{bp.name}.{s.name.replace('.', '_')}" for s in sources}
+    webhook_endpoints = {f"{bp.name}.{_endpoint(s.name)}" for s in sources}
 
     @bp.before_app_request
     async def default_body_limit() -> None:

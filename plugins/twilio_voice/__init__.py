@@ -14,9 +14,8 @@ from __future__ import annotations
 from gateway import hookimpl
 from gateway.config import GatewayConfig
 from gateway.events import EventHandler
-from gateway.identity.models import PhoneNumber
-from gateway.webhooks.source import WebhookRequest, WebhookSource
-from plugins.twilio_voice import params, recording, settings, status, voice
+from gateway.webhooks.source import WebhookSource
+from plugins.twilio_voice import recording, settings, status, voice
 from plugins.twilio_voice.media import Downloader
 from plugins.twilio_voice.verify import Accounts, Verifier
 
@@ -24,17 +23,11 @@ from plugins.twilio_voice.verify import Accounts, Verifier
 MAX_BODY = 64 * 1024
 
 
-async def _number_team_id(req: WebhookRequest) -> int | None:
-    number = params.team_number(req.form)
-    row = await PhoneNumber.filter(number=number).first() if number else None
-    return row.team_id if row else None
-
-
 @hookimpl
 def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
     cfg = settings.load(config)
     accounts = Accounts(cfg)
-    by_number = Verifier(accounts, _number_team_id)
+    by_number = Verifier(accounts, voice.number_team_id)
     return [
         WebhookSource(
             name="twilio_voice.voice",

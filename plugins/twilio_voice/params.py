@@ -53,9 +53,17 @@ def team_number(form: Any) -> str | None:
     """The team's own number in the call: the called number for inbound calls, the
     caller ID for calls the team placed (``outbound-api`` / ``outbound-dial``)."""
     direction = form.get("Direction") or "inbound"
-    if direction.startswith("outbound"):
-        return form.get("From") or form.get("Caller") or None
-    return form.get("To") or form.get("Called") or None
+    return (caller(form) if direction.startswith("outbound") else called(form)) or None
+
+
+def caller(form: Any) -> str | None:
+    """Who placed the call (``From``, or the older ``Caller``)."""
+    return form.get("From") or form.get("Caller")
+
+
+def called(form: Any) -> str | None:
+    """Who was called (``To``, or the older ``Called``)."""
+    return form.get("To") or form.get("Called")
 
 
 def payload(form: Any) -> dict[str, Any]:

@@ -54,8 +54,8 @@ def call_update(ctx: ApplyContext) -> CallUpdate:
         team_id=ctx.team.id if ctx.team is not None else None,
         account_id=form.get("AccountSid"),
         direction=form.get("Direction"),
-        from_number=form.get("From") or form.get("Caller"),
-        to_number=form.get("To") or form.get("Called"),
+        from_number=p.caller(form),
+        to_number=p.called(form),
     )
 
 

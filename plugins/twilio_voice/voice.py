@@ -62,8 +62,8 @@ async def apply(ctx: ApplyContext) -> None:
             team_id=team_id,
             account_id=form.get("AccountSid"),
             direction=form.get("Direction") or "inbound",
-            from_number=form.get("From") or form.get("Caller"),
-            to_number=form.get("To") or form.get("Called"),
+            from_number=p.caller(form),
+            to_number=p.called(form),
             agent_id=await first_agent(team_id, ctx.connection) if team_id else None,
         ),
         using_db=ctx.connection,
@@ -107,8 +107,8 @@ async def register_call(
     assert settings.agent_api_key is not None
     body = {
         "agent_id": agent_id,
-        "from_number": form.get("From") or form.get("Caller") or "",
-        "to_number": form.get("To") or form.get("Called") or "",
+        "from_number": p.caller(form) or "",
+        "to_number": p.called(form) or "",
         "direction": "inbound",
     }
     try:
@@ -143,15 +143,20 @@ def make_respond(settings: TwilioVoiceSettings) -> Any:
     return respond
 
 
+async def number_team_id(req: WebhookRequest) -> int | None:
+    """The team owning the request's team-side number (see ``params.team_number``)."""
+    number = p.team_number(req.form)
+    row = await PhoneNumber.filter(number=number).first() if number else None
+    return row.team_id if row else None
+
+
 async def _answer(settings: TwilioVoiceSettings, req: WebhookRequest, teams: list) -> Response:
     form = req.form
     team = teams[0] if teams else None
     team_id = getattr(team, "id", None)
     if team_id is None:
         # The engine may not hand us the team; the number is authoritative anyway.
-        number = p.team_number(form)
-        row = await PhoneNumber.filter(number=number).first() if number else None
-        team_id = row.team_id if row else None
+        team_id = await number_team_id(req)
     if team_id is None:
         return goodbye(settings.unknown_number_message, settings.voice_language)
     agent_id = await first_agent(team_id)
