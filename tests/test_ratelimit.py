@@ -13,6 +13,7 @@ from gateway import ratelimit
 from gateway.ratelimit import rate_limited
 from hookspecs import hookimpl
 from tests.conftest import REDIS_URL
+from tests.support.identity import from_ip
 
 
 def limited_plugin(scope: str, limit: str = "3/minute") -> Any:
@@ -40,10 +41,6 @@ def limited_plugin(scope: str, limit: str = "3/minute") -> Any:
             return bp
 
     return Plugin()
-
-
-def from_ip(ip: str) -> dict[str, Any]:
-    return {"scope_base": {"client": (ip, 40000)}}
 
 
 async def test_over_the_limit_is_429_with_retry_after(make_app: Any) -> None:

@@ -17,14 +17,17 @@ from gateway.auth.principal import Principal
 from gateway.errors import StartupError
 from gateway.identity.models import ApiToken, User
 from plugins.admin.models import SetupRecord
-from tests.support.identity import PASSWORD, make_team, make_user, member_headers, token_for
+from tests.support.identity import (
+    PASSWORD,
+    from_ip,
+    make_team,
+    make_user,
+    member_headers,
+    token_for,
+)
 
 SETUP = "/api/setup-super-admin"
 DEBUG = "/api/debug/db"
-
-
-def from_ip(ip: str) -> dict[str, Any]:
-    return {"scope_base": {"client": (ip, 40000)}}
 
 
 async def admin_app(make_app: Any, db: str = "sqlite", **kw: Any) -> Any:

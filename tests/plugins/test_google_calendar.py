@@ -7,6 +7,7 @@ import pytest
 from aiohttp import web
 
 from gateway.oauth import ReconnectRequired, get_access_token
+from tests.support.oauth_helpers import integration_status
 from tests.support.oauth_server import FakeOAuthServer, query_of, run_connect, seed_admin
 
 NAME = "google_calendar"
@@ -62,13 +63,6 @@ async def gapp(make_app, google):
     return await make_app(plugins={NAME: settings(google)})
 
 
-async def status_of(client, admin) -> dict:
-    resp = await client.get("/api/integrations/status", headers=admin.headers)
-    assert resp.status_code == 200
-    body = await resp.get_json()
-    return next(i for i in body["integrations"] if i["provider"] == NAME)
-
-
 async def test_connect_asks_for_offline_access_with_pkce(gapp, google):
     client = gapp.test_client()
     admin = await seed_admin()
@@ -85,7 +79,7 @@ async def test_connect_asks_for_offline_access_with_pkce(gapp, google):
     assert q["code_challenge_method"] == "S256"
     exchange = google.token_requests[0]
     assert exchange["grant_type"] == "authorization_code" and exchange["code_verifier"]
-    entry = await status_of(client, admin)
+    entry = await integration_status(client, admin, NAME)
     assert entry["status"] == "connected"
     assert entry["account"] == {"id": "1098", "label": "rep@acme.example"}
     assert entry["access_token_expires_at"] is not None
@@ -107,7 +101,7 @@ async def test_cycle_refresh_keeps_the_refresh_token_then_disconnect_revokes(gap
     resp = await client.post(f"/api/integrations/{NAME}/disconnect", headers=admin.headers)
     assert (await resp.get_json())["revoked"] is True
     assert google.revoked == [refresh_token] and google.live_refresh_tokens() == []
-    assert (await status_of(client, admin))["status"] == "not_connected"
+    assert (await integration_status(client, admin, NAME))["status"] == "not_connected"
 
 
 async def test_access_revoked_at_google_turns_into_needs_reconnect(gapp, google, clock):
@@ -122,7 +116,7 @@ async def test_access_revoked_at_google_turns_into_needs_reconnect(gapp, google,
         with pytest.raises(ReconnectRequired):  # no second call to Google
             await get_access_token(admin.team, NAME)
     assert google.refresh_calls == 1
-    entry = await status_of(client, admin)
+    entry = await integration_status(client, admin, NAME)
     assert entry["status"] == "needs_reconnect"
     assert "invalid_grant" in entry["last_error"]
     # Disconnecting a dead grant: Google says invalid_token, which counts as revoked.
@@ -132,7 +126,7 @@ async def test_access_revoked_at_google_turns_into_needs_reconnect(gapp, google,
     assert out["status"] == "not_connected" and out["revoked"] is True
     # Reconnecting brings it back.
     assert (await run_connect(client, admin, NAME)).status_code == 200
-    assert (await status_of(client, admin))["status"] == "connected"
+    assert (await integration_status(client, admin, NAME))["status"] == "connected"
 
 
 async def test_revocation_failure_is_reported_and_tokens_still_forgotten(gapp, google):
@@ -151,14 +145,14 @@ async def test_revocation_failure_is_reported_and_tokens_still_forgotten(gapp, g
         "revoked": False,
         "revocation_error": "HTTP 503",
     }
-    assert (await status_of(client, admin))["status"] == "not_connected"
+    assert (await integration_status(client, admin, NAME))["status"] == "not_connected"
 
 
 async def test_unconfigured_plugin_is_listed_and_connect_answers_503(make_app):
     app = await make_app(plugins={NAME: {}})
     client = app.test_client()
     admin = await seed_admin()
-    entry = await status_of(client, admin)
+    entry = await integration_status(client, admin, NAME)
     assert entry["configured"] is False and entry["status"] == "not_connected"
     resp = await client.post(f"/api/integrations/{NAME}/connect", headers=admin.headers)
     assert resp.status_code == 503

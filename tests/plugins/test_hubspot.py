@@ -26,7 +26,7 @@ async def hubspot():
 
 
 async def _app(make_app: Any, server: FakeHubSpot, **extra: Any) -> Any:
-    return await make_app(plugins={NAME: {**plugin_settings(server), **extra}})
+    return await make_app(plugins={NAME: plugin_settings(server, **extra)})
 
 
 async def _status(client: Any, admin: Any) -> dict[str, Any]:

@@ -376,10 +376,9 @@ async def test_jwks_rotation_refetches_once_per_interval(make_app: Any, clock: F
         assert (await client.get("/api/auth/me", headers=bearer(fresh))).status_code == 200
         assert idp.requests == 2
         # Made-up kids cannot make the gateway hammer the provider.
-        stranger = JwksServer()  # never served: only its signing helper is used
         for kid in ("k-a", "k-b", "k-c"):
             claims = claims_for("ann@example.com", now=now(clock))
-            forged = stranger.token(claims, key=new_key(kid))
+            forged = idp.token(claims, key=new_key(kid))
             assert await expect_401(client, forged) == "Token signed with an unknown key"
         assert idp.requests == 2
 

@@ -26,6 +26,7 @@ from tests.support.fake_twilio import (
     signed,
     wav_bytes,
 )
+from tests.support.loopback import serve
 
 ACCOUNT = "AC" + "11" * 16
 TOKEN = "current-auth-token-0001"
@@ -52,11 +53,6 @@ def settings(**extra):
 @pytest.fixture
 async def app(make_app):
     return await make_app(plugins={"twilio_voice": settings()})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 async def seed_team(name="Acme", number=NUMBER, agent="agent_acme") -> Team:
@@ -358,11 +354,8 @@ class FakeAgentApi:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/v1/convai/twilio/register-call", self.register_call)
-        self.runner = web.AppRunner(app, handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self.runner, port = await serve(app, handle_signals=False)
+        return f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
         self.release.set()

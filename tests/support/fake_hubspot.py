@@ -166,11 +166,12 @@ class FakeHubSpot(FakeOAuthServer):
         return web.Response(status=204)
 
 
-def plugin_settings(server: FakeHubSpot) -> dict[str, Any]:
+def plugin_settings(server: FakeHubSpot, **extra: Any) -> dict[str, Any]:
     """``[plugins.hubspot]`` pointing every base URL at ``server``."""
     return {
         "client_id": server.client_id,
         "client_secret": server.client_secret,
         "auth_base_url": server.url,
         "api_base_url": server.url,
+        **extra,
     }

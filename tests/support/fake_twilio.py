@@ -21,6 +21,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from tests.support.loopback import serve
+
 
 def sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
@@ -114,11 +116,7 @@ class FakeTwilioMedia:
     async def start(self) -> FakeTwilioMedia:
         app = web.Application()
         app.router.add_get("/2010-04-01/Accounts/{account}/Recordings/{name}", self._media)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve(app, handle_signals=False)
         self.base_url = f"http://127.0.0.1:{port}"
         return self
 
@@ -143,11 +141,7 @@ class OtherHost:
     async def start(self) -> OtherHost:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._any)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve(app, handle_signals=False)
         # "localhost" makes this a different origin from 127.0.0.1 (the media host).
         self.base_url = f"http://localhost:{port}"
         return self

@@ -58,3 +58,8 @@ async def login(client: Any, email: str, password: str = PASSWORD) -> dict[str, 
     resp = await client.post("/api/auth/login", json={"email": email, "password": password})
     assert resp.status_code == 200, await resp.get_data(as_text=True)
     return {"Cookie": session_cookie(resp)}
+
+
+def from_ip(ip: str) -> dict[str, Any]:
+    """Test-client keyword arguments for a request from ``ip``."""
+    return {"scope_base": {"client": (ip, 40000)}}

@@ -13,6 +13,8 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.loopback import serve
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from authlib.jose import JsonWebToken, RSAKey
@@ -91,11 +93,7 @@ class JwksServer:
     async def __aenter__(self) -> JwksServer:
         app = web.Application()
         app.router.add_get(JWKS_PATH, self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve(app, access_log=None)
         self.url = f"http://127.0.0.1:{port}{JWKS_PATH}"
         return self
 

@@ -35,6 +35,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tests.support.loopback import serve
+
 
 @dataclass
 class Grant:
@@ -124,11 +126,7 @@ class FakeOAuthServer:
         """Subclasses add provider API routes here."""
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.make_app())
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve(self.make_app())
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 
