@@ -11,8 +11,8 @@ from gateway.errors import Conflict, NotFound
 from gateway.jobs.models import Job
 from gateway.jobs.queue import retry_dead
 from gateway.jobs.worker import notify
+from gateway.listing import check_visible, int_arg, page, paginated, team_scope
 from gateway.responses import iso
-from gateway.webhooks.api import _int_arg, check_visible, page, paginated, team_scope
 
 bp = Blueprint("jobs", __name__)
 
@@ -43,7 +43,7 @@ async def list_jobs() -> Any:
     for field in ("status", "handler"):
         if request.args.get(field):
             query = query.filter(**{field: request.args[field]})
-    event_id = _int_arg("event_id")
+    event_id = int_arg("event_id")
     if event_id is not None:
         query = query.filter(event_id=event_id)
     query, limit = page(query)
