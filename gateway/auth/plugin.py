@@ -27,9 +27,7 @@ async def _token_principal(token: str) -> Principal:
         raise Unauthorized("Invalid, expired or revoked API token")
     await ApiToken.filter(id=row.id).update(last_used_at=clock.now())
     user = row.user
-    return Principal(
-        user_id=user.id, email=user.email, is_super_admin=user.is_super_admin, via="token"
-    )
+    return Principal.of_user(user, via="token")
 
 
 @hookimpl

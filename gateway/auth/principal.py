@@ -35,16 +35,26 @@ class Principal:
     team_roles: Mapping[int, str] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of_user(cls, user: User, via: str) -> Principal:
+        """A user of our own database (memberships read from it)."""
+        return cls(user_id=user.id, email=user.email, is_super_admin=user.is_super_admin, via=via)
+
     async def role_in(self, team_id: int) -> str | None:
         if self.team_roles is not None:
             return self.team_roles.get(team_id)
         membership = await Membership.get_or_none(team_id=team_id, user_id=self.user_id)
         return membership.role if membership else None
 
-    async def team_ids(self) -> list[int]:
+    async def roles(self) -> dict[int, str]:
+        """``{team_id: role}`` for every team of this principal, in one query."""
         if self.team_roles is not None:
-            return list(self.team_roles)
-        return list(await Membership.filter(user_id=self.user_id).values_list("team_id", flat=True))
+            return dict(self.team_roles)
+        rows = await Membership.filter(user_id=self.user_id).values_list("team_id", "role")
+        return dict(rows)
+
+    async def team_ids(self) -> list[int]:
+        return list(await self.roles())
 
     async def user(self) -> User | None:
         return await User.get_or_none(id=self.user_id)

@@ -66,9 +66,11 @@ async def logout() -> Response:
 async def me() -> dict[str, Any]:
     principal = await require_principal()
     user = await principal.user()
-    teams = []
-    for team in await Team.filter(id__in=await principal.team_ids()).order_by("id"):
-        teams.append({"id": team.id, "name": team.name, "role": await principal.role_in(team.id)})
+    roles = await principal.roles()  # one query, not one per team
+    teams = [
+        {"id": team.id, "name": team.name, "role": roles.get(team.id)}
+        for team in await Team.filter(id__in=list(roles)).order_by("id")
+    ]
     return {
         "user": user_json(user) if user else {"id": principal.user_id, "email": principal.email},
         "via": principal.via,

@@ -92,9 +92,7 @@ async def session_principal(app: Quart, request: Request) -> Principal | None:
     user = await session_user(app, request)
     if user is None:
         return None
-    return Principal(
-        user_id=user.id, email=user.email, is_super_admin=user.is_super_admin, via="session"
-    )
+    return Principal.of_user(user, via="session")
 
 
 async def end_all_sessions(user_id: int) -> None:

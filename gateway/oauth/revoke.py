@@ -42,15 +42,15 @@ async def _standard_revoke(url: str, req: RevokeRequest) -> None:
     async with req.http.post(url, data=data, timeout=REVOKE_TIMEOUT) as resp:
         await resp.read()
         # RFC 7009 2.2: an already invalid token is answered 200; 400 invalid_token too.
-        if resp.status >= 400 and resp.status != 400:
-            raise RevocationFailed(f"HTTP {resp.status}")
         if resp.status == 400:
             try:
                 body = await resp.json(content_type=None)
             except ValueError:
                 body = {}
-            if not isinstance(body, dict) or body.get("error") not in {"invalid_token"}:
+            if not isinstance(body, dict) or body.get("error") != "invalid_token":
                 raise RevocationFailed("HTTP 400")
+        elif resp.status > 400:
+            raise RevocationFailed(f"HTTP {resp.status}")
 
 
 async def _revoke(gw: Gateway, provider: OAuthProvider, row: OAuthConnection) -> dict[str, Any]:
