@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,18 @@ class Gateway:
 
 def get_gateway(app: Quart | None = None) -> Gateway:
     return (app or current_app).extensions["gateway"]
+
+
+@asynccontextmanager
+async def opened(config: GatewayConfig) -> AsyncIterator[Gateway]:
+    """A new app's gateway with its database open, for commands that run outside a
+    server (migrate, keys rotate, jobs, the identity commands); closed on the way out."""
+    gw = get_gateway(create_app(config))
+    await gw.db.open()
+    try:
+        yield gw
+    finally:
+        await gw.db.close()
 
 
 def create_app(

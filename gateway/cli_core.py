@@ -97,14 +97,10 @@ def cmd_serve(args: argparse.Namespace, config: GatewayConfig) -> int:
 
 
 async def _migrate(config: GatewayConfig) -> int:
-    from gateway.app import create_app, get_gateway
+    from gateway.app import opened
 
-    gw = get_gateway(create_app(config))
-    await gw.db.open()
-    try:
+    async with opened(config) as gw:
         applied = await gw.db.migrate()
-    finally:
-        await gw.db.close()
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 

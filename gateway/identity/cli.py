@@ -74,20 +74,16 @@ def _runner(op: Op) -> Callable[[argparse.Namespace, GatewayConfig], int]:
 
 
 async def _with_database(op: Op, args: argparse.Namespace, config: GatewayConfig) -> int:
-    from gateway.app import create_app, get_gateway
+    from gateway.app import opened
     from gateway.cli import print_json
 
-    gw = get_gateway(create_app(config))
-    await gw.db.open()
-    try:
+    async with opened(config) as gw:
         await gw.db.ensure_schema(config.gateway.auto_migrate)
         try:
             result = await op(args, gw)
         except GatewayError as exc:
             print(f"gateway: {exc.message}", file=sys.stderr)
             return 1
-    finally:
-        await gw.db.close()
     if result is not None:
         print_json(result)
     return 0

@@ -95,11 +95,9 @@ async def jobs_report(gw: Any, dead_limit: int) -> str:
 
 
 async def _jobs(args: argparse.Namespace, config: GatewayConfig) -> int:
-    from gateway.app import create_app, get_gateway
+    from gateway.app import opened
 
-    gw = get_gateway(create_app(config))
-    await gw.db.open()
-    try:
+    async with opened(config) as gw:
         if await gw.db.pending_migrations():
             print("gateway: migrations pending; run `gateway migrate`")
             return 1
@@ -112,8 +110,6 @@ async def _jobs(args: argparse.Namespace, config: GatewayConfig) -> int:
             print(f"job {args.retry} queued again")
             return 0
         print(await jobs_report(gw, args.dead))
-    finally:
-        await gw.db.close()
     return 0
 
 

@@ -96,20 +96,16 @@ async def reencrypt_all(cipher: TokenCipher) -> dict[str, int]:
 
 
 async def rotate(config: GatewayConfig, new_key: str | None = None, prune: bool = False) -> int:
-    from gateway.app import create_app, get_gateway
+    from gateway.app import opened
     from gateway.cli import print_json
     from gateway.secrets import read_generated, write_generated
 
     keys = new_key_ring(config, new_key)
-    gw = get_gateway(create_app(config))
-    await gw.db.open()
-    try:
+    async with opened(config) as gw:
         if await gw.db.pending_migrations():
             print("gateway: migrations pending; run `gateway migrate`", file=sys.stderr)
             return 1
         counts = await reencrypt_all(TokenCipher(keys))
-    finally:
-        await gw.db.close()
     result: dict[str, Any] = {"rotated": counts, "keys": len(keys)}
     if config.gateway.encryption_keys:
         result["next"] = "old keys may now be removed from encryption_keys after a restart"
