@@ -82,6 +82,46 @@ async def test_a_chunked_body_is_spooled_signed_and_parsed(make_app):
     assert spool_files(app) == []
 
 
+class SlowHasher:
+    """Stands for a slow disk: every update takes a while (in the worker thread)."""
+
+    def __init__(self) -> None:
+        self.mac = hmac.new(SECRET, b"", hashlib.sha256)
+        self.largest = 0
+
+    def update(self, data: bytes) -> None:
+        self.largest = max(self.largest, len(data))
+        time.sleep(0.002)
+        self.mac.update(data)
+
+    def hexdigest(self) -> str:
+        return self.mac.hexdigest()
+
+
+async def test_a_fast_sender_cannot_run_ahead_of_a_slow_disk(make_app):
+    """The connection is not read while more than a flush is waiting: each chunk the
+    consumer gets is at most the high-water mark plus one message, however fast the
+    sender is."""
+    from gateway.webhooks.backpressure import HIGH_WATER
+
+    plugin = StreamingPlugin()
+    hashers: list[SlowHasher] = []
+    plugin.signer = lambda req: hashers.append(SlowHasher()) or hashers  # type: ignore[method-assign]
+    app = await make_app(extra_plugins=[("streamhooks", plugin)])
+    message = 64 * 1024
+    body = json.dumps({"id": "fast", "pad": "x" * (8 * 1024 * 1024)}).encode()
+    conn = app.test_client().request(
+        PATH, method="POST", headers={"X-Test-Signature": sign(body)}
+    )
+    async with conn:
+        for i in range(0, len(body), message):  # all queued at once: a fast sender
+            await conn.send(body[i : i + message])
+        await conn.send_complete()
+    response = await conn.as_response()
+    assert response.status_code == 200
+    assert hashers[0].largest <= HIGH_WATER + message
+
+
 async def test_a_body_that_does_not_arrive_in_time_is_408(make_app):
     app = await make_app(extra_plugins=[("streamhooks", StreamingPlugin(timeout=0.05))])
     conn = app.test_client().request(PATH, method="POST", headers={"X-Test-Signature": "00"})

@@ -29,7 +29,8 @@ from typing import Any
 
 from gateway.storage import BlobWriter
 
-BLOCK = 1024 * 1024
+# Small enough that a few requests decoding at once stay within a few MB.
+BLOCK = 256 * 1024
 Path_ = tuple[str, ...]
 
 _STRUCTURE = re.compile(rb'["{}\[\]:,]')

@@ -25,7 +25,9 @@ from gateway.errors import PayloadTooLarge, RequestTimeout
 from gateway.webhooks.source import SpooledBody
 
 SPOOL_DIR = "spool"
-FLUSH_BYTES = 1024 * 1024
+# Chunks are written and hashed in a worker thread this much at a time; meanwhile the
+# connection is read only up to backpressure.HIGH_WATER more.
+FLUSH_BYTES = 256 * 1024
 # Files a crashed process left behind are removed when this old (no live request takes
 # that long: sources' deadlines are minutes).
 STALE_SECONDS = 24 * 3600
