@@ -110,9 +110,7 @@ async def test_a_fast_sender_cannot_run_ahead_of_a_slow_disk(make_app):
     app = await make_app(extra_plugins=[("streamhooks", plugin)])
     message = 64 * 1024
     body = json.dumps({"id": "fast", "pad": "x" * (8 * 1024 * 1024)}).encode()
-    conn = app.test_client().request(
-        PATH, method="POST", headers={"X-Test-Signature": sign(body)}
-    )
+    conn = app.test_client().request(PATH, method="POST", headers={"X-Test-Signature": sign(body)})
     async with conn:
         for i in range(0, len(body), message):  # all queued at once: a fast sender
             await conn.send(body[i : i + message])
