@@ -87,8 +87,9 @@ async def store(
     key = storage_key(conversation_id)
     external_id = recording_external_id(conversation_id)
     existing = await Recording.filter(external_id=external_id).first()
-    if existing is not None and existing.status == "stored" and existing.storage_key == key:
-        # A redelivery: the blob and its row are there; the event will be a duplicate.
+    if existing is not None and existing.status in {"stored", "expired"}:
+        # A redelivery: the audio was stored (perhaps since deleted after its retention);
+        # the event will be a duplicate and nothing may be written again.
         size, sha256 = existing.size_bytes or 0, existing.sha256 or ""
     else:
         size, sha256 = await _write_blob(req, span, key)

@@ -144,6 +144,55 @@ async def test_a_redelivery_after_a_lost_commit_overwrites_the_same_blob(app, cl
     assert sha256_of(blob_path(app, rec.storage_key)) == delivery.audio_digest()
 
 
+async def test_a_conversation_id_is_never_used_as_a_path(app, clock):
+    odd = "../../etc/conv with spaces/" + "x" * 80
+    delivery = AudioDelivery(odd, audio_bytes=3000, t=now(clock))
+    response = await send_chunked(app.test_client(), delivery)
+    assert response.status_code == 200
+    (rec,) = await Recording.all()
+    assert len(rec.external_id) <= 64 and "/" not in rec.external_id
+    assert rec.storage_key.startswith("elevenlabs/h") and ".." not in rec.storage_key
+    assert blob_path(app, rec.storage_key).is_file()
+    assert (await WebhookEvent.get()).payload["conversation_id"] == odd
+
+
+class FullDisk:
+    """A recording store whose disk fills up after the first write."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.aborted = inner, 0
+
+    def writer(self, key: str):
+        store, real = self, self.inner.writer(key)
+
+        class Writer:
+            size = 0
+
+            async def write(self, chunk: bytes) -> None:
+                if real.size:
+                    raise OSError(28, "No space left on device")
+                await real.write(chunk)
+
+            async def abort(self) -> None:
+                store.aborted += 1
+                await real.abort()
+
+        return Writer()
+
+
+async def test_a_full_disk_is_503_so_the_sender_retries_and_nothing_is_kept(app, clock):
+    disk = FullDisk(recording_storage(app))
+    app.extensions["recording_storage"] = disk
+    delivery = AudioDelivery("conv_full", audio_bytes=2 * MB, t=now(clock))
+    response = await send_chunked(app.test_client(), delivery)
+    assert response.status_code == 503
+    assert (await response.get_json())["code"] == "SERVICE_UNAVAILABLE"
+    assert disk.aborted == 1
+    assert await WebhookEvent.all().count() == 0 and await Recording.all().count() == 0
+    assert files_under(data_dir(app) / "recordings") == []
+    assert leftovers(app) == {"spool": [], "partial": []}
+
+
 async def test_unknown_agent_audio_is_stored_unrouted_with_default_retention(make_app, clock):
     app = await make_app(plugins={"elevenlabs": settings(default_retention_days=7)})
     delivery = AudioDelivery("conv_nobody", audio_bytes=3000, t=now(clock), agent_id="agent_x")
