@@ -49,6 +49,10 @@ class MethodNotAllowed(GatewayError):
     status, code, message = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
 
 
+class RequestTimeout(GatewayError):
+    status, code, message = 408, "REQUEST_TIMEOUT", "The request took too long to arrive"
+
+
 class Conflict(GatewayError):
     status, code, message = 409, "CONFLICT", "Conflict"
 

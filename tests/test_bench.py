@@ -32,3 +32,25 @@ def test_ingest_bench_runs_and_every_callback_is_accepted():
     assert "gateway #1" in result.stdout and "{200: 40}" in result.stdout
     assert "median round: ratio gateway/bare" in result.stdout
     assert "idle queue, 2/2 events" in result.stdout
+
+
+def test_audio_bench_runs_and_stores_every_delivery():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/audio.py",
+            "--sizes-mb=0.3",
+            "--concurrency=1,2",
+            "--naive-max-mb=0.3",
+            "--deadline=60",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gateway, 0.3 MB x1" in result.stdout and "{200: 2}" in result.stdout
+    assert "3/3 stored byte-identical, 0 differ, 0 spool files" in result.stdout
+    assert "naive get_json, 0.3 MB x2" in result.stdout
+    assert "gateway worst peak growth" in result.stdout

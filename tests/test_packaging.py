@@ -35,6 +35,6 @@ def test_wheel_contents(tmp_path):
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "gateway = gateway.cli:main" in text
-    for plugin in ("admin", "twilio_voice", "google_calendar", "hubspot", "salesforce",
-                   "microsoft_teams", "jwt_auth"):  # fmt: skip
+    for plugin in ("admin", "twilio_voice", "elevenlabs", "google_calendar", "hubspot",
+                   "salesforce", "microsoft_teams", "jwt_auth"):  # fmt: skip
         assert f"{plugin} = plugins." in text

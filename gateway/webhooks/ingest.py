@@ -1,10 +1,12 @@
 """The ingestion path of one webhook request.
 
-size limit -> ``verify`` on the raw bytes -> ``parse`` -> one transaction (event rows
-with dedup, ``apply``, one job per interested handler; shared with the webhooks that
-arrived at the same time, see :mod:`gateway.webhooks.group_commit`) -> commit -> wake
-the worker -> respond. Nothing is acknowledged before the commit: a database failure answers 503 so
-the sender retries, and the rolled-back transaction leaves nothing half-done.
+size limit -> ``verify`` on the raw bytes (for a streaming source: the body spooled to
+a file and signed on the way, see :mod:`gateway.webhooks.spool`) -> ``parse`` -> one
+transaction (event rows with dedup, ``apply``, one job per interested handler; shared
+with the webhooks that arrived at the same time, see
+:mod:`gateway.webhooks.group_commit`) -> commit -> wake the worker -> respond. Nothing
+is acknowledged before the commit: a database failure answers 503 so the sender
+retries, and the rolled-back transaction leaves nothing half-done.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote_plus
 
 from quart import Request, Response, current_app, jsonify, request
@@ -24,12 +26,14 @@ from gateway.jobs.worker import notify
 from gateway.plugins import await_me_maybe
 from gateway.webhooks.group_commit import GroupCommit
 from gateway.webhooks.source import WebhookRequest, WebhookSource
+from gateway.webhooks.spool import spool_dir, spooled
 from gateway.webhooks.store import Delivery, store_batch
 
 log = logging.getLogger("gateway.webhooks")
 
 STATS_KEY = "gateway_webhook_stats"
 GROUP_KEY = "gateway_webhook_group_commit"
+SPOOL_KEY = "gateway_webhook_spool_dir"
 # Errors that mean "the database could not do it now", answered 503 so senders retry.
 try:  # asyncpg is optional (SQLite-only installs)
     from asyncpg import PostgresError as _PgError
@@ -125,22 +129,60 @@ async def handle(source: WebhookSource) -> Response:
     # The objects behind Quart's proxies, looked up once: this runs on every webhook.
     app, http = current_app._get_current_object(), request._get_current_object()
     gw = app.extensions["gateway"]
+    if source.streaming is not None:
+        return await _handle_streamed(app, http, source, gw)
     try:
         body = await read_body(http, source.max_body_bytes)
     except PayloadTooLarge:
         _count(source, "too_large")
         raise
-    req = build_request(http, body, source, gw)
+    return await _ingest(app, source, build_request(http, body, source, gw))
+
+
+async def _handle_streamed(app: Any, http: Request, source: WebhookSource, gw: Any) -> Response:
+    """Streaming mode: the signer sees the headers first (no signature, no reading), the
+    body goes to a temporary file through the signer's hashers, then the usual path."""
+    assert source.streaming is not None
+    req = build_request(http, b"", source, gw)
+    try:
+        if http.content_length is not None and http.content_length > source.max_body_bytes:
+            raise PayloadTooLarge()
+        hashers = await await_me_maybe(source.streaming.signer(req))
+        if not hashers:
+            _refuse(source)
+        directory = app.extensions.get(SPOOL_KEY)
+        if directory is None:
+            directory = app.extensions[SPOOL_KEY] = spool_dir(gw.config.gateway.data_dir)
+        async with spooled(
+            http.body,
+            directory,
+            hashers,
+            source.max_body_bytes,
+            source.streaming.timeout_seconds,
+        ) as req.spool:
+            return await _ingest(app, source, req)
+    except PayloadTooLarge:
+        _count(source, "too_large")
+        raise
+
+
+def _refuse(source: WebhookSource) -> NoReturn:
+    _count(source, "unauthorized")
+    log.warning("webhook %s: invalid signature, refused", source.name)
+    raise Unauthorized("Invalid signature")
+
+
+async def _ingest(app: Any, source: WebhookSource, req: WebhookRequest) -> Response:
+    """verify -> parse -> store (group commit) -> respond."""
     try:
         ok = await await_me_maybe(source.verify(req))
     except Unauthorized:
         ok = False
     if not ok:
-        _count(source, "unauthorized")
-        log.warning("webhook %s: invalid signature, refused", source.name)
-        raise Unauthorized("Invalid signature")
-    events = list(await await_me_maybe(source.parse(req)) or [])
+        _refuse(source)
     try:
+        # parse may read the database (or, for a streaming source, write blobs).
+        events = list(await await_me_maybe(source.parse(req)) or [])
         stored = await group_commit(app).submit(Delivery(source, events))
     except DB_ERRORS as exc:
         _count(source, "failed")

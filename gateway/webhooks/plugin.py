@@ -52,6 +52,10 @@ def register_routes(app: Any, config: Any) -> list[Blueprint]:
             methods=list(source.methods),
         )
     _raise_framework_limit(app, bp, sources.values(), config.gateway.max_body_bytes)
+    if any(s.streaming is not None for s in sources.values()):
+        from gateway.webhooks.backpressure import install
+
+        install(app)  # streamed bodies must not run ahead of the disk
     return [bp, api_bp]
 
 

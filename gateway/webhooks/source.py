@@ -3,18 +3,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from werkzeug.datastructures import MultiDict
+
+
+class Hasher(Protocol):
+    """What a streaming source's signer returns: fed every body chunk as it arrives
+    (``hmac.HMAC`` and ``hashlib`` objects qualify)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
+@dataclass
+class SpooledBody:
+    """A streamed body (see :class:`Streaming`): in a temporary owner-only file that
+    exists until the response is sent, never in memory."""
+
+    path: Path
+    size: int
+    hashers: Sequence[Any]  # the signer's hashers, fed with the whole body
+
+    def open(self) -> IO[bytes]:
+        return self.path.open("rb")
+
+    def read(self) -> bytes:
+        """The whole body; only for bodies known to be small (checked by the caller)."""
+        return self.path.read_bytes()
 
 
 @dataclass
 class WebhookRequest:
     """The request as the plugin sees it: raw bytes plus the *public* URL the sender
-    used (rebuilt from ``gateway.public_url``, never from the Host header)."""
+    used (rebuilt from ``gateway.public_url``, never from the Host header).
+
+    For a streaming source (:attr:`WebhookSource.streaming`) ``body`` is empty and
+    ``spool`` holds the body; the signer sees the request before any of it was read.
+    """
 
     method: str
     public_url: str  # scheme://host[:port]/path?query, as the sender signed it
@@ -25,10 +54,13 @@ class WebhookRequest:
     content_type: str
     form: MultiDict[str, str] = field(default_factory=MultiDict)  # parsed form body
     received_at: datetime | None = None
+    spool: SpooledBody | None = None
 
     def json(self) -> Any:
         import json
 
+        if self.spool is not None and not self.body:
+            return json.loads(self.spool.read())
         return json.loads(self.body)
 
 
@@ -65,6 +97,24 @@ class ApplyContext:
     is_duplicate: bool = False
 
 
+@dataclass(frozen=True)
+class Streaming:
+    """Receive large bodies in bounded memory: the body is written to a temporary file
+    in ``data_dir`` as it arrives (owner-only, removed once the response is sent), and
+    the signature is computed on the way, so the body is never held in memory.
+
+    :param signer: ``(WebhookRequest without body) -> Sequence[Hasher] | None``, called
+        with the headers before the body is read: the hashers to feed with every body
+        chunk (e.g. one HMAC per accepted secret, already fed with a header-derived
+        prefix). ``None`` or empty answers 401 without reading the body. ``verify``
+        then finds them, complete, in ``request.spool.hashers``.
+    :param timeout_seconds: the whole body must arrive within this (408 otherwise).
+    """
+
+    signer: Callable[[WebhookRequest], Sequence[Hasher] | None]
+    timeout_seconds: float = 600.0
+
+
 @dataclass
 class WebhookSource:
     """A signed webhook endpoint.
@@ -86,6 +136,10 @@ class WebhookSource:
         async), built after the commit; default ``200 {"received": n}``.
     :param max_body_bytes: this route's body limit (413 above it).
     :param form: parse ``application/x-www-form-urlencoded`` bodies into ``request.form``.
+    :param streaming: a :class:`Streaming` for sources whose bodies are too large to
+        hold in memory (audio). ``parse`` then reads ``request.spool``; it may move a
+        large part out of the body (into blob storage) before the transaction, under a
+        key derived from the event so a redelivery overwrites rather than duplicates.
     """
 
     name: str
@@ -98,3 +152,4 @@ class WebhookSource:
     max_body_bytes: int = 1024 * 1024
     methods: tuple[str, ...] = ("POST",)
     form: bool = True
+    streaming: Streaming | None = None
