@@ -16,28 +16,14 @@ from gateway import db as dbmod
 from gateway import responses
 from gateway.clock import Clock
 from gateway.config import GatewayConfig, load_config
+from gateway.dispatch import await_me_maybe, call_each, call_each_sync, pending_calls
 from gateway.errors import StartupError
 from gateway.logs import install_redaction_everywhere, redactor
-from gateway.plugins import (
-    await_me_maybe,
-    build_plugin_manager,
-    call_each,
-    call_each_sync,
-    call_impl,
-    collect_registry,
-    hook_impls,
-)
+from gateway.plugins import build_plugin_manager
+from gateway.registries import REGISTRIES, collect_registry
 from gateway.secrets import OwnedSecrets, load_owned_secrets
 
 log = logging.getLogger("gateway")
-
-# register_* hook -> the word used in duplicate-name errors.
-REGISTRIES = {
-    "register_oauth_providers": "OAuth provider",
-    "register_webhook_sources": "webhook source",
-    "register_scheduled_tasks": "scheduled task",
-    "register_event_handlers": "event handler",
-}
 
 
 @dataclass
@@ -118,8 +104,8 @@ def create_app(
     app.config["JSON_SORT_KEYS"] = False
     gw = Gateway(config=config, pm=pm, clock=clock or Clock(), secrets=secrets, db=database)
     app.extensions["gateway"] = gw
-    for hook_name, kind in REGISTRIES.items():
-        gw.registries[hook_name] = collect_registry(pm, hook_name, kind, config=config)
+    for hook_name, spec in REGISTRIES.items():
+        gw.registries[hook_name] = collect_registry(pm, hook_name, spec, config=config)
     responses.install(app)
     _register_blueprints(app, gw)
 
@@ -176,11 +162,11 @@ async def _startup(app: Quart, gw: Gateway) -> None:
 
 
 async def _shutdown(app: Quart, gw: Gateway) -> None:
-    for impl in hook_impls(gw.pm, "shutdown"):
+    for plugin, call in pending_calls(gw.pm, "shutdown", app=app, config=gw.config):
         try:
-            await await_me_maybe(call_impl(impl, app=app, config=gw.config))
+            await await_me_maybe(call)
         except Exception:  # one plugin's failure must not stop the others' shutdown
-            log.exception("shutdown hook of plugin '%s' failed", impl.plugin_name)
+            log.exception("shutdown hook of plugin '%s' failed", plugin)
     if gw.http is not None:
         await gw.http.close()
         gw.http = None
