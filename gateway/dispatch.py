@@ -158,8 +158,38 @@ def call_each_sync(
         captured = _CAPTURED.get() or []
     finally:
         _CAPTURED.reset(token)
-    owners = {id(result): plugin for plugin, result in captured if result is not None}
-    return [(owners.get(id(r), _wrapper_names(caller)), r) for r in results if r is not None]
+    return _attributed(captured, results, _wrapper_names(caller))
+
+
+def _attributed(
+    captured: list[tuple[str, Any]], results: list[Any], unknown: str
+) -> list[tuple[str, Any]]:
+    """Pair each result with the plugin that returned it, by identity. A wrapper may have
+    rebuilt a list: its items are then attributed one by one, and what no implementation
+    returned is put down to the wrapper."""
+    owners: dict[int, str] = {}
+    for plugin, result in captured:
+        owners[id(result)] = plugin
+        if isinstance(result, list | tuple):
+            owners.update((id(item), plugin) for item in result)
+    out: list[tuple[str, Any]] = []
+    for result in results:
+        if result is None:
+            continue
+        if id(result) in owners or not isinstance(result, list | tuple):
+            out.append((owners.get(id(result), unknown), result))
+            continue
+        for item in result:
+            owner = owners.get(id(item), unknown)
+            if out and out[-1][0] == owner and isinstance(out[-1][1], _Items):
+                out[-1][1].append(item)
+            else:
+                out.append((owner, _Items([item])))
+    return out
+
+
+class _Items(list):  # type: ignore[type-arg]
+    """Part of a list a wrapper rebuilt, regrouped by the plugin of each item."""
 
 
 def pending_calls(

@@ -114,7 +114,9 @@ def build_plugin_manager(
         name = pm.get_name(exc.plugin) or "?"
         raise StartupError(f"plugin '{name}': {exc}") from None
     if os.environ.get("GATEWAY_TRACE_HOOKS"):
-        pm.trace.root.setwriter(lambda msg: log.info("hook trace: %s", msg.rstrip()))
+        # pluggy writes a call and its arguments on several indented lines: one line
+        # per record keeps JSON logs and grep usable.
+        pm.trace.root.setwriter(lambda msg: log.info("hook trace: %s", " ".join(msg.split())))
         pm.enable_tracing()
     return pm
 
