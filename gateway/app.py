@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -57,8 +59,28 @@ class Gateway:
         return self.config.warnings
 
     def warn(self, message: str) -> None:
-        """A startup warning: logged, and shown by ``gateway check``."""
+        """A startup warning: logged once when the app starts serving, and listed by
+        ``gateway check``."""
         self.config.warn(message)
+
+
+# Set by ``gateway serve`` for its worker processes: the warnings it already logged.
+SHOWN_WARNINGS_ENV = "GATEWAY_SHOWN_WARNINGS"
+
+
+def log_warnings(config: GatewayConfig) -> list[str]:
+    """Log the startup warnings that were not logged yet in this process (and not by the
+    ``gateway serve`` that started it); return them."""
+    try:
+        shown = set(json.loads(os.environ.get(SHOWN_WARNINGS_ENV, "[]")))
+    except ValueError:
+        shown = set()
+    done = getattr(config, "_warnings_logged", set())
+    new = [m for m in config.warnings if m not in shown and m not in done]
+    for message in new:
+        logging.getLogger("gateway.config").warning("%s", message)
+    config._warnings_logged = done | set(new)  # type: ignore[attr-defined]
+    return new
 
 
 def get_gateway(app: Quart | None = None) -> Gateway:
@@ -82,16 +104,20 @@ def create_app(
     *,
     extra_plugins: Iterable[tuple[str, object]] = (),
     clock: Clock | None = None,
+    write_secrets: bool = True,
 ) -> Quart:
     """Build the gateway app: plugins, registries, routes. Nothing is opened until it
     serves (``before_serving``), so creating an app is cheap and side-effect free apart
     from generating the owned secrets on first use.
 
+    :param write_secrets: ``False`` for an app that is only inspected (``gateway check``,
+        ``plugins``, ``config``): missing owned secrets get throw-away values and no file
+        is written.
     :raises StartupError: for any configuration or plugin problem.
     """
     config = config or load_config()
     pm = build_plugin_manager(config, extra_plugins=extra_plugins)
-    secrets = load_owned_secrets(config)
+    secrets = load_owned_secrets(config, create=write_secrets)
     redactor.add(
         secrets.session_secret, secrets.cron_secret, secrets.setup_token, *secrets.encryption_keys
     )
@@ -159,6 +185,7 @@ async def _startup(app: Quart, gw: Gateway) -> None:
         headers={"User-Agent": "renchi-gateway"},
     )
     await gw.call("startup", app=app)
+    log_warnings(gw.config)
 
 
 async def _shutdown(app: Quart, gw: Gateway) -> None:
