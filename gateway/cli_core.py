@@ -97,9 +97,9 @@ async def _makemigrations(config: GatewayConfig, labels: list[str], name: str | 
     from gateway.app import create_app, get_gateway
 
     gw = get_gateway(create_app(config))
+    # Every app is given to the detector (a migration depends on other apps' ones);
+    # only the requested apps' migrations are written.
     apps_dict = gw.db.config["apps"]
-    if labels:
-        apps_dict = {k: v for k, v in apps_dict.items() if k in labels}
     await gw.db.open()
     try:
         from tortoise import Tortoise
@@ -110,6 +110,8 @@ async def _makemigrations(config: GatewayConfig, labels: list[str], name: str | 
             writers = await writers
     finally:
         await gw.db.close()
+    if labels:
+        writers = [w for w in writers if w.app_label in labels]
     if not writers:
         print("no changes detected")
     for writer in writers:
