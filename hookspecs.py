@@ -1,11 +1,37 @@
 """The contract between the gateway core and its plugins.
 
-Every hook is called by the core with keyword arguments only, so an implementation may
-accept any subset of the arguments listed here and keeps working when a spec grows a new
-argument. Every implementation may be a plain function or an ``async def``: the core
-awaits each result through one helper (:func:`gateway.plugins.await_me_maybe`). For that
-reason no hook uses ``firstresult``; where "the first result wins" the core walks the
-results itself and skips ``None``.
+Calling. Every hook is called by the core through pluggy (``pm.hook.<name>``) with
+keyword arguments only, so an implementation may accept any subset of the arguments
+listed here and keeps working when a spec grows a new argument.
+
+Order. Implementations run in pluggy's order: those marked ``@hookimpl(tryfirst=True)``
+first, then the others from the most recently registered plugin to the earliest, then
+those marked ``trylast=True``. The core's own plugins are registered first, then the
+installed plugins in alphabetical order of their entry-point names, then plugins passed
+to ``create_app(extra_plugins=...)`` in the order given. So without ``tryfirst`` /
+``trylast`` a plugin named ``b_crm`` is called before one named ``a_crm``: mark your
+implementation when its position matters. The core's ``authenticate`` is ``trylast``
+(plugins' authenticators are asked before the built-in tokens and cookie); the job
+worker's ``startup`` is ``trylast`` and its ``shutdown`` ``tryfirst``.
+
+Sync and async. ``register_*`` hooks run while the app is created and must return data.
+Every other hook (``authenticate``, ``lookup_contact``, ``startup``, ``shutdown``) may
+be ``async def``: calling it only collects one pending call per implementation, which
+the core then awaits one after another in the order above (see :mod:`gateway.dispatch`).
+Where "the first result wins" (``authenticate``, ``lookup_contact``), the core stops at
+the first result other than ``None`` and the later implementations do not run at all.
+No hook uses pluggy's ``firstresult``, which cannot wait for a coroutine.
+
+Wrappers. ``@hookimpl(wrapper=True)`` (and old-style ``hookwrapper=True``) wrap each call
+as pluggy documents: code before ``yield`` runs before any implementation, ``yield``
+gives the list of results, and what the wrapper returns is used instead. For a
+``register_*`` hook the results are the implementations' return values. For the other
+hooks they are the pending calls (awaitables naming their ``.plugin``, none run yet):
+a wrapper may reorder, drop or add to them (a plain value counts as an answer), or raise
+to end the call (``Unauthorized`` from an ``authenticate`` wrapper answers 401).
+
+Tracing. ``GATEWAY_TRACE_HOOKS=1`` logs every hook call, its arguments and its results
+(logger ``gateway.plugins``, one line each).
 
 Plugins write ``from gateway import hookimpl`` and decorate module-level functions.
 """
@@ -58,7 +84,8 @@ def register_oauth_providers(config: GatewayConfig) -> Any:
     :param config: the loaded gateway configuration; read your own settings with
         ``config.plugin_config(<your name>, <your settings model>)``.
     :return: a list of :class:`gateway.oauth.OAuthProvider` (or ``None``). Results of all
-        plugins are concatenated; a provider name used twice stops startup.
+        plugins are concatenated; a provider name used twice, or anything that is not an
+        ``OAuthProvider``, stops startup naming the plugin.
     """
 
 
@@ -75,7 +102,8 @@ def register_webhook_sources(config: GatewayConfig) -> Any:
 
     :param config: the loaded gateway configuration.
     :return: a list of :class:`gateway.webhooks.WebhookSource` (or ``None``). Results are
-        concatenated; a route or source name used twice stops startup.
+        concatenated; a route or source name used twice, or anything that is not a
+        ``WebhookSource``, stops startup naming the plugin.
     """
 
 
@@ -88,7 +116,8 @@ def register_event_handlers(config: GatewayConfig) -> Any:
 
     :param config: the loaded gateway configuration.
     :return: a list of :class:`gateway.events.EventHandler` (or ``None``). Results are
-        concatenated; a handler name used twice stops startup.
+        concatenated; a handler name used twice, or anything that is not an
+        ``EventHandler``, stops startup naming the plugin.
     """
 
 
@@ -106,7 +135,8 @@ def register_scheduled_tasks(config: GatewayConfig) -> Any:
 
     :param config: the loaded gateway configuration.
     :return: a list of :class:`gateway.scheduling.ScheduledTask` (or ``None``). Results
-        are concatenated; a task name used twice stops startup.
+        are concatenated; a task name used twice, or anything that is not a
+        ``ScheduledTask``, stops startup naming the plugin.
     """
 
 
@@ -132,8 +162,8 @@ def authenticate(request: Request, config: GatewayConfig) -> Any:
     """Identify who sent a request.
 
     Called at most once per request, when a route needs a principal. Implementations run
-    in registration order; the first one that returns a value other than ``None`` wins,
-    the rest are not awaited.
+    in the order of the module docstring (the core's own one last); the first one that
+    returns a value other than ``None`` wins and the rest do not run.
 
     :param request: the current Quart request (headers and cookies; do not read the body).
     :param config: the loaded gateway configuration.
@@ -147,8 +177,9 @@ def authenticate(request: Request, config: GatewayConfig) -> Any:
 def lookup_contact(team: Any, phone: str, config: GatewayConfig) -> Any:
     """Find who is calling, for the personalization hot path.
 
-    Called per inbound call under a deadline; implementations that miss it are ignored.
-    The first result other than ``None`` (in registration order) wins.
+    Called per inbound call under one deadline shared by all implementations, in the
+    order of the module docstring; one that misses it or raises is skipped (and logged).
+    The first result other than ``None`` wins and the rest do not run.
 
     :param team: the :class:`gateway.identity.models.Team` that owns the called number.
     :param phone: the caller's number in E.164.
@@ -165,9 +196,9 @@ def startup(app: Quart, config: GatewayConfig) -> None:
     """Start background work and open plugin resources.
 
     Called once per process when the app starts serving (Quart's ``before_serving``),
-    after the database is open and migrated and the shared HTTP session exists, in
-    pluggy's call order. May be ``async def``; each implementation is awaited before the
-    next runs.
+    after the database is open and migrated and the shared HTTP session exists, in the
+    order of the module docstring (the job worker starts last). May be ``async def``;
+    each implementation is awaited before the next runs.
 
     :param app: the Quart application; keep plugin state in ``app.extensions[<name>]``.
     :param config: the loaded gateway configuration.
@@ -180,7 +211,9 @@ def shutdown(app: Quart, config: GatewayConfig) -> None:
     """Stop background work and release plugin resources.
 
     Called once per process when the app stops serving (Quart's ``after_serving``), before
-    the shared HTTP session and the database are closed. May be ``async def``.
+    the shared HTTP session and the database are closed, in the order of the module
+    docstring (the job worker stops first). May be ``async def``; each implementation is
+    awaited before the next runs.
 
     :param app: the Quart application.
     :param config: the loaded gateway configuration.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,28 +18,14 @@ from gateway import db as dbmod
 from gateway import responses
 from gateway.clock import Clock
 from gateway.config import GatewayConfig, load_config
+from gateway.dispatch import await_me_maybe, call_each, call_each_sync, pending_calls
 from gateway.errors import StartupError
 from gateway.logs import install_redaction_everywhere, redactor
-from gateway.plugins import (
-    await_me_maybe,
-    build_plugin_manager,
-    call_each,
-    call_each_sync,
-    call_impl,
-    collect_registry,
-    hook_impls,
-)
+from gateway.plugins import build_plugin_manager
+from gateway.registries import REGISTRIES, collect_registry
 from gateway.secrets import OwnedSecrets, load_owned_secrets
 
 log = logging.getLogger("gateway")
-
-# register_* hook -> the word used in duplicate-name errors.
-REGISTRIES = {
-    "register_oauth_providers": "OAuth provider",
-    "register_webhook_sources": "webhook source",
-    "register_scheduled_tasks": "scheduled task",
-    "register_event_handlers": "event handler",
-}
 
 
 @dataclass
@@ -71,8 +59,28 @@ class Gateway:
         return self.config.warnings
 
     def warn(self, message: str) -> None:
-        """A startup warning: logged, and shown by ``gateway check``."""
+        """A startup warning: logged once when the app starts serving, and listed by
+        ``gateway check``."""
         self.config.warn(message)
+
+
+# Set by ``gateway serve`` for its worker processes: the warnings it already logged.
+SHOWN_WARNINGS_ENV = "GATEWAY_SHOWN_WARNINGS"
+
+
+def log_warnings(config: GatewayConfig) -> list[str]:
+    """Log the startup warnings that were not logged yet in this process (and not by the
+    ``gateway serve`` that started it); return them."""
+    try:
+        shown = set(json.loads(os.environ.get(SHOWN_WARNINGS_ENV, "[]")))
+    except ValueError:
+        shown = set()
+    done = getattr(config, "_warnings_logged", set())
+    new = [m for m in config.warnings if m not in shown and m not in done]
+    for message in new:
+        logging.getLogger("gateway.config").warning("%s", message)
+    config._warnings_logged = done | set(new)  # type: ignore[attr-defined]
+    return new
 
 
 def get_gateway(app: Quart | None = None) -> Gateway:
@@ -96,16 +104,20 @@ def create_app(
     *,
     extra_plugins: Iterable[tuple[str, object]] = (),
     clock: Clock | None = None,
+    write_secrets: bool = True,
 ) -> Quart:
     """Build the gateway app: plugins, registries, routes. Nothing is opened until it
     serves (``before_serving``), so creating an app is cheap and side-effect free apart
     from generating the owned secrets on first use.
 
+    :param write_secrets: ``False`` for an app that is only inspected (``gateway check``,
+        ``plugins``, ``config``): missing owned secrets get throw-away values and no file
+        is written.
     :raises StartupError: for any configuration or plugin problem.
     """
     config = config or load_config()
     pm = build_plugin_manager(config, extra_plugins=extra_plugins)
-    secrets = load_owned_secrets(config)
+    secrets = load_owned_secrets(config, create=write_secrets)
     redactor.add(
         secrets.session_secret, secrets.cron_secret, secrets.setup_token, *secrets.encryption_keys
     )
@@ -118,8 +130,8 @@ def create_app(
     app.config["JSON_SORT_KEYS"] = False
     gw = Gateway(config=config, pm=pm, clock=clock or Clock(), secrets=secrets, db=database)
     app.extensions["gateway"] = gw
-    for hook_name, kind in REGISTRIES.items():
-        gw.registries[hook_name] = collect_registry(pm, hook_name, kind, config=config)
+    for hook_name, spec in REGISTRIES.items():
+        gw.registries[hook_name] = collect_registry(pm, hook_name, spec, config=config)
     responses.install(app)
     _register_blueprints(app, gw)
 
@@ -173,14 +185,15 @@ async def _startup(app: Quart, gw: Gateway) -> None:
         headers={"User-Agent": "renchi-gateway"},
     )
     await gw.call("startup", app=app)
+    log_warnings(gw.config)
 
 
 async def _shutdown(app: Quart, gw: Gateway) -> None:
-    for impl in hook_impls(gw.pm, "shutdown"):
+    for plugin, call in pending_calls(gw.pm, "shutdown", app=app, config=gw.config):
         try:
-            await await_me_maybe(call_impl(impl, app=app, config=gw.config))
+            await await_me_maybe(call)
         except Exception:  # one plugin's failure must not stop the others' shutdown
-            log.exception("shutdown hook of plugin '%s' failed", impl.plugin_name)
+            log.exception("shutdown hook of plugin '%s' failed", plugin)
     if gw.http is not None:
         await gw.http.close()
         gw.http = None

@@ -1,16 +1,21 @@
 """The ``gateway`` command.
 
-Every subcommand loads the configuration the same way (``--config``, ``GATEWAY_CONFIG``,
-``./plugins.toml``). A :class:`~gateway.errors.StartupError` anywhere is printed as one
-line on stderr and exits with status 2.
+Every subcommand loads the configuration the same way (``--config``, before or after
+the subcommand; else ``GATEWAY_CONFIG``; else ``./plugins.toml``). A
+:class:`~gateway.errors.StartupError` anywhere is printed as one line on stderr and
+exits with status 2. With ``log_format = "json"`` every line on stdout and stderr is a
+JSON object, the command's own output included.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from gateway.config import load_config
@@ -24,34 +29,77 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.jobs.cli",
 )
 
+CONFIG_HELP = "path to plugins.toml (default: $GATEWAY_CONFIG, else ./plugins.toml)"
+
+
+def gateway_version() -> str:
+    try:
+        return version("renchi-gateway")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def _accept_config_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--config`` after any (sub)subcommand too. SUPPRESS keeps a value given before
+    the subcommand when none is given after it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any("--config" in a.option_strings for a in sub._actions):
+                    sub.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+                _accept_config_everywhere(sub)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="path to plugins.toml (default: $GATEWAY_CONFIG)")
+    parser.add_argument("--config", help=CONFIG_HELP)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {gateway_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module_name in COMMAND_MODULES:
         import_module(module_name).add_commands(sub)
+    _accept_config_everywhere(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    streams = sys.stdout, sys.stderr
     try:
         config = load_config(args.config)
-        from gateway.logs import configure_logging
+        from gateway.logs import JsonLines, configure_logging
 
         configure_logging(config.gateway.log_format, config.gateway.log_level)
+        if config.gateway.log_format == "json":
+            sys.stdout = JsonLines(sys.stdout, level="INFO")  # type: ignore[assignment]
+            sys.stderr = JsonLines(sys.stderr, level="ERROR")  # type: ignore[assignment]
         return int(args.handler(args, config) or 0)
     except StartupError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `gateway config | head`: the reader left, nothing to say
+        # As the Python docs advise: point stdout at devnull so the exit flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), streams[0].fileno())
+        return 141
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BrokenPipeError):
+                stream.flush()
+        sys.stdout, sys.stderr = streams
 
 
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    """A JSON document on stdout: indented for people, one line in JSON log mode."""
+    from gateway.logs import JsonLines
+
+    # (Asked of the stream, not a flag here: `python -m gateway.cli` runs this file as a
+    # second module, __main__, next to the gateway.cli that commands import.)
+    if isinstance(sys.stdout, JsonLines):
+        print(json.dumps(data, default=str))
+    else:
+        print(json.dumps(data, indent=2, default=str))
 
 
 if __name__ == "__main__":  # pragma: no cover

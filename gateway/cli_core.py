@@ -1,25 +1,45 @@
-"""Core subcommands: serve, migrate, makemigrations, check, plugins, config."""
+"""Core subcommands: serve (see gateway.cli_serve), migrate, makemigrations, check,
+plugins, config."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import inspect
-import logging
 import os
-import sys
+from pathlib import Path
 from typing import Any
 
 from gateway.config import GatewayConfig
 from gateway.errors import StartupError
 
+SERVE_HELP = """Run the HTTP server (Hypercorn). It binds the port first (a busy port is
+one line and exit status 2), then loads the plugins, opens the database and applies
+pending migrations when auto_migrate allows it (SQLite by default), and only then
+serves."""
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the HTTP server (Hypercorn)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--no-worker", action="store_true", help="do not run the job worker")
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP server (Hypercorn)",
+        description=SERVE_HELP,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes; 1 serves from this process, more start that many "
+        "processes sharing the port",
+    )
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not run the job worker in the server process(es) (run `gateway worker`)",
+    )
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("migrate", help="apply database migrations")
@@ -30,7 +50,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="migration name suffix")
     p.set_defaults(handler=cmd_makemigrations)
 
-    p = sub.add_parser("check", help="validate configuration and reach the database")
+    p = sub.add_parser(
+        "check",
+        help="validate everything serve would check, without changing anything; "
+        "non-zero when serve would refuse to start",
+    )
     p.set_defaults(handler=cmd_check)
 
     p = sub.add_parser("plugins", help="list plugins, their hooks, routes and tasks")
@@ -44,53 +68,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 # -- serve -------------------------------------------------------------------------
 
 
-async def _preflight(config: GatewayConfig) -> None:
-    """Fail before binding a port: plugins, settings, database, migrations."""
-    from gateway.app import create_app, get_gateway
-
-    app = create_app(config)
-    gw = get_gateway(app)
-    try:
-        await gw.db.open()
-    except Exception as exc:
-        raise StartupError(f"database: cannot connect ({type(exc).__name__}: {exc})") from None
-    try:
-        await gw.db.ensure_schema(config.gateway.auto_migrate)
-    finally:
-        await gw.db.close()
-    for message in gw.warnings:
-        print(f"gateway: warning: {message}", file=sys.stderr)
-
-
 def cmd_serve(args: argparse.Namespace, config: GatewayConfig) -> int:
-    from hypercorn.config import Config
-    from hypercorn.run import run
+    from gateway.cli_serve import serve
 
-    if config.path is not None:
-        # Hypercorn's workers build their own app from the same file.
-        os.environ["GATEWAY_CONFIG"] = str(config.path.resolve())
-    if args.no_worker:
-        os.environ["GATEWAY_RUN_WORKER"] = "false"
-        config.gateway.run_worker = False
-    asyncio.run(_preflight(config))
-    hc = Config()
-    hc.bind = [f"{args.host}:{args.port}"]
-    hc.application_path = "gateway.asgi:app_from_environment()"
-    hc.accesslog = None
-    hc.errorlog = logging.getLogger("hypercorn.error")  # through our handler, once
-    hc.graceful_timeout = 10
-    # Bodies are limited per route by the app; keep Hypercorn from buffering more.
-    hc.h11_max_incomplete_size = 64 * 1024
-    try:
-        import uvloop  # noqa: F401  (only checking it is importable)
-
-        hc.worker_class = "uvloop"
-    except ImportError:
-        hc.worker_class = "asyncio"
-    # One worker runs in this process, so SIGTERM reaches Hypercorn's own handler.
-    hc.workers = 0 if args.workers <= 1 else args.workers
-    print(f"gateway: serving on http://{args.host}:{args.port}", file=sys.stderr)
-    return run(hc)
+    return serve(args, config)
 
 
 # -- migrate ------------------------------------------------------------------------
@@ -116,9 +97,9 @@ async def _makemigrations(config: GatewayConfig, labels: list[str], name: str | 
     from gateway.app import create_app, get_gateway
 
     gw = get_gateway(create_app(config))
+    # Every app is given to the detector (a migration depends on other apps' ones);
+    # only the requested apps' migrations are written.
     apps_dict = gw.db.config["apps"]
-    if labels:
-        apps_dict = {k: v for k, v in apps_dict.items() if k in labels}
     await gw.db.open()
     try:
         from tortoise import Tortoise
@@ -129,6 +110,8 @@ async def _makemigrations(config: GatewayConfig, labels: list[str], name: str | 
             writers = await writers
     finally:
         await gw.db.close()
+    if labels:
+        writers = [w for w in writers if w.app_label in labels]
     if not writers:
         print("no changes detected")
     for writer in writers:
@@ -145,25 +128,79 @@ def cmd_makemigrations(args: argparse.Namespace, config: GatewayConfig) -> int:
 # -- check ------------------------------------------------------------------------
 
 
+def _sqlite_file(url: str) -> Path | None:
+    from urllib.parse import urlsplit
+
+    from gateway.db import is_sqlite
+
+    path = urlsplit(url).path if is_sqlite(url) else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _writable(directory: Path) -> bool:
+    """Whether ``directory`` can be created (or is there) and written to."""
+    while not directory.exists() and directory.parent != directory:
+        directory = directory.parent
+    return os.access(directory, os.W_OK)
+
+
 async def _check(config: GatewayConfig) -> int:
+    """Everything ``serve`` checks before it serves, writing nothing: plugins and their
+    settings (by creating the app), the database and its migrations, the data directory.
+
+    :raises StartupError: the first reason ``serve`` would refuse to start.
+    """
     from gateway.app import create_app, get_gateway
     from gateway.config import redact_url
+    from gateway.secrets import owned_secret_sources, secrets_path
 
-    gw = get_gateway(create_app(config))
-    try:
-        await gw.db.open()
-        latency = await gw.db.ping()
-        pending = await gw.db.pending_migrations()
-    except Exception as exc:
-        raise StartupError(
-            f"database: cannot reach {redact_url(gw.db.url)} ({type(exc).__name__})"
-        ) from None
-    finally:
-        await gw.db.close()
+    gw = get_gateway(create_app(config, write_secrets=False))
+    settings = config.gateway
+    auto_migrate = settings.resolved_auto_migrate
+    sqlite_file = _sqlite_file(gw.db.url)
     print(f"config: ok ({config.path or 'no file, defaults'})")
-    print(f"database: ok ({latency:.1f} ms), {len(pending)} migration(s) pending")
+    if sqlite_file is not None and not sqlite_file.exists():
+        # Opening it would create it: say what serve will do instead.
+        if not auto_migrate:
+            raise StartupError(
+                f"database: {sqlite_file} does not exist and auto_migrate is off: serve "
+                "would refuse; run `gateway migrate`"
+            )
+        print(f"database: {sqlite_file} does not exist yet; serve creates it and migrates")
+        pending: list[str] = []
+        needs_dir = sqlite_file.parent
+    else:
+        try:
+            await gw.db.open()
+            latency = await gw.db.ping()
+            pending = await gw.db.pending_migrations()
+        except Exception as exc:
+            raise StartupError(
+                f"database: cannot reach {redact_url(gw.db.url)} ({type(exc).__name__})"
+            ) from None
+        finally:
+            await gw.db.close()
+        applies = "serve applies them" if auto_migrate else "run `gateway migrate`"
+        print(
+            f"database: ok ({latency:.1f} ms), {len(pending)} migration(s) pending"
+            + (f" ({applies})" if pending else "")
+        )
+        needs_dir = None
+    sources = owned_secret_sources(config)
+    for name, source in sources.items():
+        where = f" into {secrets_path(config)}" if source == "would be generated" else ""
+        print(f"secret {name}: {source}{where}")
+    if "would be generated" in sources.values():
+        needs_dir = settings.data_dir
     for message in gw.warnings:
         print(f"warning: {message}")
+    if pending and not auto_migrate:
+        raise StartupError(
+            f"database: {len(pending)} migration(s) pending ({pending[0]}, ...) and "
+            "auto_migrate is off: serve would refuse; run `gateway migrate`"
+        )
+    if needs_dir is not None and not _writable(needs_dir):
+        raise StartupError(f"data_dir: {needs_dir} is not writable: serve would fail")
     return 0
 
 
@@ -178,14 +215,14 @@ def plugin_report(config: GatewayConfig) -> list[dict[str, Any]]:
     from gateway.app import create_app
     from gateway.introspect import plugin_report as report_for
 
-    return report_for(create_app(config), include_disabled=True)
+    return report_for(create_app(config, write_secrets=False), include_disabled=True)
 
 
 def cmd_plugins(args: argparse.Namespace, config: GatewayConfig) -> int:
     from gateway.cli import print_json
 
     report = plugin_report(config)
-    if args.json:
+    if args.json or config.gateway.log_format == "json":
         print_json(report)
         return 0
     for row in report:
@@ -202,10 +239,33 @@ def cmd_plugins(args: argparse.Namespace, config: GatewayConfig) -> int:
     return 0
 
 
-def cmd_config(args: argparse.Namespace, config: GatewayConfig) -> int:
+def effective_config(config: GatewayConfig) -> dict[str, Any]:
+    """What ``serve`` would run with: defaults resolved, every plugin table parsed, the
+    owned secrets shown as present (redacted) or as what would be generated."""
     from gateway.app import create_app
+    from gateway.logs import REDACTED
+    from gateway.secrets import owned_secret_sources, read_generated, secrets_path
+
+    create_app(config, write_secrets=False)  # parses every enabled plugin's table
+    view = config.redacted()
+    gw = view["gateway"]
+    gw["auto_migrate"] = config.gateway.resolved_auto_migrate
+    sources = owned_secret_sources(config)
+    generated = read_generated(config)
+    for name, source in sources.items():
+        if source == "would be generated":
+            gw[name] = "(would be generated)"
+        elif name == "encryption_keys":
+            count = len(config.gateway.encryption_keys or generated.get(name) or [])
+            gw[name] = [REDACTED] * count
+        else:
+            gw[name] = REDACTED
+    view["owned_secrets"] = {"file": str(secrets_path(config)), **sources}
+    return view
+
+
+def cmd_config(args: argparse.Namespace, config: GatewayConfig) -> int:
     from gateway.cli import print_json
 
-    create_app(config)  # parses every enabled plugin's table
-    print_json(config.redacted())
+    print_json(effective_config(config))
     return 0

@@ -11,7 +11,6 @@ of every repr, log line and config view.
 
 from __future__ import annotations
 
-import logging
 import os
 import tomllib
 from pathlib import Path
@@ -75,6 +74,13 @@ class GatewaySettings(BaseModel):
         description="Bearer token a Prometheus scraper may use for GET /metrics "
         "(super admins may always read it).",
     )
+
+    @property
+    def resolved_auto_migrate(self) -> bool:
+        """``auto_migrate``, or its default: on for SQLite (the embedded mode) only."""
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.resolved_database_url.startswith("sqlite:")
 
     @property
     def resolved_database_url(self) -> str:
@@ -182,11 +188,11 @@ class GatewayConfig:
         self.warnings: list[str] = []
 
     def warn(self, message: str) -> None:
-        """Record a startup warning (logged now; repeated by ``gateway check``/``serve``),
-        e.g. a plugin whose third-party credentials are missing."""
+        """Record a startup warning, e.g. a plugin whose third-party credentials are
+        missing. Recorded, not logged: ``gateway check`` lists them, and a server logs
+        each once when it starts (:func:`gateway.app.log_warnings`)."""
         if message not in self.warnings:
             self.warnings.append(message)
-            logging.getLogger("gateway.config").warning("%s", message)
 
     # -- plugins -------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Caller lookup for the personalization hot path: ask every ``lookup_contact``
-implementation, in call order, within one deadline; the first answer wins."""
+implementation, in pluggy's call order, within one deadline; the first answer wins and
+the later implementations are not run (see :mod:`gateway.dispatch`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from quart import Quart
 
-from gateway.plugins import await_me_maybe, call_impl, hook_impls
+from gateway.dispatch import await_me_maybe, discard, pending_calls
 
 log = logging.getLogger("gateway.contacts")
 
@@ -27,22 +28,22 @@ async def lookup_contact(
     gw = app.extensions["gateway"]
     loop = asyncio.get_running_loop()
     ends_at = loop.time() + deadline
-    for impl in hook_impls(gw.pm, "lookup_contact"):
+    pending = pending_calls(gw.pm, "lookup_contact", team=team, phone=phone, config=gw.config)
+    for index, (plugin, call) in enumerate(pending):
         remaining = ends_at - loop.time()
         if remaining <= 0:
-            log.warning("contact lookup deadline reached before plugin '%s'", impl.plugin_name)
+            log.warning("contact lookup deadline reached before plugin '%s'", plugin)
+            discard(pending[index:])
             break
         try:
-            result = await asyncio.wait_for(
-                await_me_maybe(call_impl(impl, team=team, phone=phone, config=gw.config)),
-                remaining,
-            )
+            result = await asyncio.wait_for(await_me_maybe(call), remaining)
         except TimeoutError:
-            log.warning("contact lookup by plugin '%s' missed the deadline", impl.plugin_name)
+            log.warning("contact lookup by plugin '%s' missed the deadline", plugin)
             continue
         except Exception:  # one CRM failing must not fail the call
-            log.exception("contact lookup by plugin '%s' failed", impl.plugin_name)
+            log.exception("contact lookup by plugin '%s' failed", plugin)
             continue
         if result is not None:
+            discard(pending[index + 1 :])
             return dict(result)
     return None

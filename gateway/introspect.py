@@ -13,8 +13,8 @@ from hookspecs import hookimpl
 
 
 def plugin_report(app: Quart, include_disabled: bool = False) -> list[dict[str, Any]]:
-    from gateway.app import REGISTRIES
     from gateway.plugins import ENTRY_POINT_GROUP, distribution_version
+    from gateway.registries import REGISTRIES
 
     gw = app.extensions["gateway"]
     owners = app.extensions.get("gateway_routes", {})
@@ -28,8 +28,8 @@ def plugin_report(app: Quart, include_disabled: bool = False) -> list[dict[str, 
     for name, info in gw.pm.gateway_info.items():
         hooks = sorted(h.name for h in gw.pm.get_hookcallers(info.module) or [])
         registered = {
-            kind: sorted(n for n, (p, _i) in gw.registries[hook].items() if p == name)
-            for hook, kind in REGISTRIES.items()
+            spec.kind: sorted(n for n, (p, _i) in gw.registries[hook].items() if p == name)
+            for hook, spec in REGISTRIES.items()
         }
         report.append(
             {

@@ -65,6 +65,62 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out)
 
 
+def json_line(message: str, *, level: str, logger: str) -> str:
+    """One JSON log line, shaped like :class:`JsonFormatter`'s, for text written to
+    stdout/stderr outside logging."""
+    return json.dumps(
+        {
+            "ts": datetime.now(UTC).isoformat(),
+            "level": level,
+            "logger": logger,
+            "message": redactor.scrub(message),
+            "request_id": "-",
+        }
+    )
+
+
+class JsonLines:
+    """A text stream wrapper for ``log_format = "json"``: every complete line written
+    through it that is not JSON already becomes a JSON log record (the CLI's own
+    messages and reports, anything a library prints), so each line of stdout and stderr
+    parses."""
+
+    def __init__(self, stream: Any, *, level: str, logger: str = "gateway.cli") -> None:
+        self.stream, self.level, self.logger = stream, level, logger
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self.stream.write(self._convert(line) + "\n")
+        return len(text)
+
+    def _convert(self, line: str) -> str:
+        if line[:1] in ("{", "["):  # a log record, or a command's JSON document
+            try:
+                json.loads(line)
+                return line
+            except ValueError:
+                pass
+        message = line.removeprefix("gateway: ")
+        if message.startswith("warning: "):  # `gateway check` lists startup warnings
+            return json_line(message[9:], level="WARNING", logger=self.logger)
+        return json_line(message, level=self.level, logger=self.logger)
+
+    def flush(self) -> None:
+        if self._partial:
+            self.stream.write(self._convert(self._partial) + "\n")
+            self._partial = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:  # fileno, encoding, ... of the real stream
+        return getattr(self.stream, name)
+
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -80,6 +136,8 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Python warnings (deprecations, ...) go through the same handler and format.
+    logging.captureWarnings(True)
     # Tortoise announces every close at INFO; that is noise for operators.
     logging.getLogger("tortoise").setLevel(max(logging.WARNING, root.level))
 

@@ -7,10 +7,9 @@ test gets its own.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -21,7 +20,16 @@ import pluggy
 
 import hookspecs
 from gateway.config import GatewayConfig
+from gateway.dispatch import (  # noqa: F401  (re-exported: plugins and other modules call these)
+    adapt_implementations,
+    await_me_maybe,
+    call_each,
+    call_each_sync,
+    first_result,
+    pending_calls,
+)
 from gateway.errors import StartupError
+from gateway.registries import collect_registry, flatten  # noqa: F401  (re-exported)
 
 log = logging.getLogger("gateway.plugins")
 
@@ -38,13 +46,6 @@ CORE_PLUGINS: tuple[str, ...] = (
     "gateway.jobs.plugin",
     "gateway.metrics",
 )
-
-
-async def await_me_maybe(value: Any) -> Any:
-    """Await ``value`` if it is awaitable; hook implementations may be sync or async."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 @dataclass
@@ -76,7 +77,7 @@ def build_plugin_manager(
     pm.gateway_info = {}  # type: ignore[attr-defined]
     for module_name in CORE_PLUGINS:
         module = import_module(module_name)
-        pm.register(module, name=module_name)
+        _register(pm, module_name, module)
         pm.gateway_info[module_name] = PluginInfo(module_name, module, None, True)
 
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
@@ -113,7 +114,9 @@ def build_plugin_manager(
         name = pm.get_name(exc.plugin) or "?"
         raise StartupError(f"plugin '{name}': {exc}") from None
     if os.environ.get("GATEWAY_TRACE_HOOKS"):
-        pm.trace.root.setwriter(lambda msg: log.info("hook trace: %s", msg.rstrip()))
+        # pluggy writes a call and its arguments on several indented lines: one line
+        # per record keeps JSON logs and grep usable.
+        pm.trace.root.setwriter(lambda msg: log.info("hook trace: %s", " ".join(msg.split())))
         pm.enable_tracing()
     return pm
 
@@ -123,96 +126,4 @@ def _register(pm: pluggy.PluginManager, name: str, module: object) -> None:
         pm.register(module, name=name)
     except (pluggy.PluginValidationError, ValueError) as exc:
         raise StartupError(f"plugin '{name}': {exc}") from None
-
-
-def hook_impls(pm: pluggy.PluginManager, hook_name: str) -> list[Any]:
-    """Implementations in pluggy's call order (tryfirst first, then newest first)."""
-    return list(reversed(getattr(pm.hook, hook_name).get_hookimpls()))
-
-
-def call_impl(impl: Any, **kwargs: Any) -> Any:
-    """Call one hook implementation with the keyword arguments it names."""
-    return impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
-
-
-async def call_each(
-    pm: pluggy.PluginManager, hook_name: str, **kwargs: Any
-) -> list[tuple[str, Any]]:
-    """Call every implementation of a hook, awaiting each, and say who answered what.
-
-    Implementations receive only the keyword arguments they name. Results that are
-    ``None`` are dropped.
-    """
-    out: list[tuple[str, Any]] = []
-    for impl in hook_impls(pm, hook_name):
-        result = call_impl(impl, **kwargs)
-        result = await await_me_maybe(result)
-        if result is not None:
-            out.append((impl.plugin_name, result))
-    return out
-
-
-async def first_result(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> Any:
-    """The first non-``None`` result in call order; later implementations are not run."""
-    for impl in hook_impls(pm, hook_name):
-        result = call_impl(impl, **kwargs)
-        result = await await_me_maybe(result)
-        if result is not None:
-            return result
-    return None
-
-
-def call_each_sync(
-    pm: pluggy.PluginManager, hook_name: str, **kwargs: Any
-) -> list[tuple[str, Any]]:
-    """Call a registration hook while the app is being created (no event loop yet).
-
-    ``register_*`` hooks return descriptions, so they must be plain functions; an
-    implementation that returns a coroutine stops startup with a clear message.
-    """
-    out: list[tuple[str, Any]] = []
-    for impl in hook_impls(pm, hook_name):
-        result = call_impl(impl, **kwargs)
-        if inspect.isawaitable(result):
-            close = getattr(result, "close", None)
-            if close:
-                close()
-            raise StartupError(
-                f"plugin '{impl.plugin_name}': {hook_name} must return data, not a coroutine"
-            )
-        if result is not None:
-            out.append((impl.plugin_name, result))
-    return out
-
-
-def flatten(results: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """``[(plugin, item | [items])]`` to ``[(plugin, item)]``."""
-    flat: list[tuple[str, Any]] = []
-    for plugin, result in results:
-        items = result if isinstance(result, list | tuple) else [result]
-        flat.extend((plugin, item) for item in items if item is not None)
-    return flat
-
-
-def collect_registry(
-    pm: pluggy.PluginManager,
-    hook_name: str,
-    kind: str,
-    key: Callable[[Any], str] = lambda item: item.name,
-    **kwargs: Any,
-) -> dict[str, tuple[str, Any]]:
-    """Call a ``register_*`` hook and index the items by ``key``.
-
-    :return: ``{key: (plugin_name, item)}``.
-    :raises StartupError: when two plugins (or one plugin twice) use the same key.
-    """
-    registry: dict[str, tuple[str, Any]] = {}
-    for plugin, item in flatten(call_each_sync(pm, hook_name, **kwargs)):
-        name = key(item)
-        if name in registry:
-            other = registry[name][0]
-            raise StartupError(
-                f"plugin '{plugin}': {kind} '{name}' is already registered by plugin '{other}'"
-            )
-        registry[name] = (plugin, item)
-    return registry
+    adapt_implementations(pm, module)

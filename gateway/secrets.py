@@ -70,20 +70,41 @@ def write_generated(config: GatewayConfig, values: dict[str, object]) -> Path:
     return path
 
 
-def load_owned_secrets(config: GatewayConfig) -> OwnedSecrets:
-    """Configured secrets, else the generated ones (created on first use)."""
+OWNED = ("session_secret", "encryption_keys", "cron_secret", "setup_token")
+
+
+def _configured(config: GatewayConfig, name: str) -> bool:
+    value = getattr(config.gateway, name)
+    return bool(value) if isinstance(value, list) else value is not None
+
+
+def owned_secret_sources(config: GatewayConfig) -> dict[str, str]:
+    """Where each owned secret comes from, without creating anything: ``"configured"``,
+    ``"generated"`` (in the secrets file) or ``"would be generated"``."""
+    generated = read_generated(config)
+    return {
+        name: "configured"
+        if _configured(config, name)
+        else ("generated" if name in generated else "would be generated")
+        for name in OWNED
+    }
+
+
+def load_owned_secrets(config: GatewayConfig, *, create: bool = True) -> OwnedSecrets:
+    """Configured secrets, else the generated ones.
+
+    :param create: write the secrets file when it is missing (``serve`` and the commands
+        that run the app). ``False`` (``check``, ``plugins``, ``config``) uses throw-away
+        values instead and writes nothing.
+    """
     gw = config.gateway
     generated = read_generated(config)
-    needs_file = (
-        gw.session_secret is None
-        or not gw.encryption_keys
-        or gw.cron_secret is None
-        or gw.setup_token is None
-    )
+    needs_file = not all(_configured(config, name) for name in OWNED)
     if needs_file and not generated:
         generated = _generate()
-        path = write_generated(config, generated)
-        log.warning("generated gateway secrets into %s (owner-only); keep this file", path)
+        if create:
+            path = write_generated(config, generated)
+            log.warning("generated gateway secrets into %s (owner-only); keep this file", path)
 
     def pick(name: str) -> str:
         value = getattr(gw, name)

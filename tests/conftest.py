@@ -175,3 +175,34 @@ async def client(app: Any) -> Any:
 async def any_app(make_app: MakeApp, db_kind: str) -> Any:
     """The gateway on each back end in turn (SQLite, then PostgreSQL)."""
     return await make_app(db=db_kind)
+
+
+@pytest.fixture(autouse=True)
+def _hook_tests_call_their_hook(request: pytest.FixtureRequest, monkeypatch: Any) -> Any:
+    """A test named ``test_hook_<name>...`` fails unless an app it builds calls hook
+    ``<name>`` (tests/test_hookspecs.py requires one such test per hook)."""
+    test_name = getattr(request.node, "originalname", request.node.name)
+    if not test_name.startswith("test_hook_"):
+        yield
+        return
+    import gateway.app
+    import hookspecs
+
+    names = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "gateway_spec")]
+    suffix = test_name.removeprefix("test_hook_")
+    matching = [n for n in names if suffix == n or suffix.startswith(n + "_")]
+    if not matching:
+        yield
+        return
+    hook = max(matching, key=len)
+    called: set[str] = set()
+    build = gateway.app.build_plugin_manager
+
+    def build_and_watch(*args: Any, **kwargs: Any) -> Any:
+        pm = build(*args, **kwargs)
+        pm.add_hookcall_monitoring(lambda name, _impls, _kw: called.add(name), lambda *a: None)
+        return pm
+
+    monkeypatch.setattr(gateway.app, "build_plugin_manager", build_and_watch)
+    yield
+    assert hook in called, f"{test_name} is named for the {hook} hook but never calls it"

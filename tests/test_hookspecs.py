@@ -1,11 +1,11 @@
 """Meta-tests that keep the plugin surface honest (after Datasette's
-test_plugin_hooks_have_tests): every hook is documented and exercised by a test, and
-every built-in plugin has its own test module."""
+test_plugin_hooks_have_tests): every hook is documented and has a test named for it that
+calls it, and every built-in plugin has its own test module."""
 
 from __future__ import annotations
 
+import ast
 import inspect
-import re
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -35,16 +35,25 @@ def test_hook_has_a_useful_docstring(hook):
         assert f":param {param}:" in doc, f"{hook}: document {param}"
 
 
+def named_tests(hook: str) -> list[str]:
+    """``test_hook_<hook>`` or ``test_hook_<hook>_<what>`` functions in the test suite.
+    tests/conftest.py makes each of them fail unless it calls the hook."""
+    found = []
+    for path in TESTS.rglob("test_*.py"):
+        if path.name == Path(__file__).name:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                suffix = node.name.removeprefix("test_hook_")
+                if suffix != node.name and (suffix == hook or suffix.startswith(hook + "_")):
+                    found.append(f"{path.relative_to(TESTS)}::{node.name}")
+    return found
+
+
 @pytest.mark.parametrize("hook", HOOKS)
-def test_hook_is_implemented_in_a_test(hook):
-    """Some test (or a support module used by tests) implements or calls the hook."""
-    pattern = re.compile(rf"\bdef {hook}\(|\b{hook}\b")
-    users = [
-        path
-        for path in TESTS.rglob("*.py")
-        if path.name != Path(__file__).name and pattern.search(path.read_text())
-    ]
-    assert users, f"no test mentions the {hook} hook"
+def test_every_hook_has_a_test_named_for_it(hook):
+    """A new hook fails this until a test named ``test_hook_<hook>...`` calls it."""
+    assert named_tests(hook), f"no test is named test_hook_{hook}... (one that calls it)"
 
 
 def test_every_built_in_plugin_has_a_test_module():

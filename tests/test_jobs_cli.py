@@ -58,7 +58,7 @@ def test_jobs_shows_depth_and_dead_jobs_and_retries(tmp_path: Path, capsys: Any)
     assert "h.bad" in out and "ConnectionError: refused" in out and "more" not in out
     assert main(["--config", str(config), "jobs", "--retry", str(dead_id)]) == 0
     assert "queued again" in capsys.readouterr().out
-    assert main(["--config", str(config), "jobs", "--retry", str(dead_id)]) == 1  # not dead now
+    assert main(["--config", str(config), "jobs", "--retry", str(dead_id)]) == 2  # not dead now
     capsys.readouterr()
     assert main(["--config", str(config), "jobs"]) == 0
     out = capsys.readouterr().out

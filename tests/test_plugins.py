@@ -106,33 +106,98 @@ def test_two_plugins_with_the_same_route(tmp_path, site, capsys):
     assert "route GET /api/dup is already registered by plugin" in line
 
 
-@pytest.mark.parametrize(
-    ("hook", "kind"),
-    [
-        ("register_oauth_providers", "OAuth provider"),
-        ("register_webhook_sources", "webhook source"),
-        ("register_scheduled_tasks", "scheduled task"),
-        ("register_event_handlers", "event handler"),
-    ],
-)
-def test_two_plugins_registering_the_same_name(tmp_path, site, capsys, hook, kind):
-    # Only the name matters for the duplicate check, which runs before anything else
-    # looks at the registered descriptions.
-    source = f"""
-        from types import SimpleNamespace
+# One valid item per register_* hook, as a plugin module would build it.
+ITEMS = {
+    "register_oauth_providers": (
+        "OAuth provider",
+        "from gateway.oauth import OAuthProvider\n"
+        "def item(name):\n"
+        "    return OAuthProvider(name=name, display_name=name, client_id=None,\n"
+        "        client_secret=None, authorize_url='https://x.test/a', token_url='https://x.test/t')\n",
+    ),
+    "register_webhook_sources": (
+        "webhook source",
+        "from gateway.webhooks import WebhookSource\n"
+        "def item(name):\n"
+        "    return WebhookSource(name=name, path=name, verify=bool, parse=list)\n",
+    ),
+    "register_scheduled_tasks": (
+        "scheduled task",
+        "try:\n"
+        "    from gateway.scheduling import ScheduledTask\n"
+        "except ImportError:  # the scheduling subsystem is not in this build\n"
+        "    from types import SimpleNamespace as ScheduledTask\n"
+        "async def run(ctx):\n"
+        "    return None\n"
+        "def item(name):\n"
+        "    return ScheduledTask(name=name, schedule='@daily', handler=run)\n",
+    ),
+    "register_event_handlers": (
+        "event handler",
+        "from gateway.events import EventHandler\n"
+        "async def handle(ctx):\n"
+        "    return None\n"
+        "def item(name):\n"
+        "    return EventHandler(name=name, event_types=('x.*',), handler=handle)\n",
+    ),
+}
+
+
+def registering_plugin(hook: str, returns: str) -> str:
+    return ITEMS[hook][1] + textwrap.dedent(
+        f"""
         from gateway import hookimpl
 
         @hookimpl
         def {hook}(config):
-            return [SimpleNamespace(name="same")]
-    """
+            return {returns}
+        """
+    )
+
+
+@pytest.mark.parametrize("hook", sorted(ITEMS))
+def test_two_plugins_registering_the_same_name(tmp_path, site, capsys, hook):
+    source = registering_plugin(hook, "[item('same')]")
     # Module names differ per case: imported modules stay cached in sys.modules.
     first, second = f"first_{hook}", f"second_{hook}"
     make_dist(site, "first", {first: source}, {"first": first})
     make_dist(site, "second", {second: source}, {"second": second})
     rc, err = run_check(tmp_path, "[plugins.first]\n[plugins.second]\n", capsys)
     assert rc == 2
-    assert f"{kind} 'same' is already registered by plugin" in one_line(err)
+    kind = ITEMS[hook][0]
+    # pluggy calls the newest registration first, so "first" is the one that collides.
+    assert f"plugin 'first': {kind} 'same' is already registered by plugin 'second'" in (
+        one_line(err)
+    )
+
+
+WRONG_RESULTS = [
+    # (hook, what the plugin returns, what the message says it got)
+    ("register_oauth_providers", "{'name': 'acme'}", "not dict"),
+    ("register_oauth_providers", "[{'name': 'acme'}]", "not a list containing dict"),
+    ("register_event_handlers", "WRONG", "not a list containing WebhookSource"),
+    ("register_webhook_sources", "'acme'", "not str"),
+]
+
+
+@pytest.mark.parametrize(("hook", "returns", "got"), WRONG_RESULTS)
+def test_a_registration_of_the_wrong_type_stops_startup_in_one_line(
+    tmp_path, site, capsys, hook, returns, got
+):
+    source = registering_plugin(hook, returns)
+    # A WebhookSource where an EventHandler is expected: the classic mix-up.
+    source = source.replace(
+        "return WRONG",
+        "from gateway.webhooks import WebhookSource\n"
+        "    return [WebhookSource(name='s', path='s', verify=bool, parse=list)]",
+    )
+    module = f"wrong_{abs(hash((hook, returns)))}"
+    make_dist(site, "wrong", {module: source}, {"wrong": module})
+    rc, err = run_check(tmp_path, "[plugins.wrong]\n", capsys)
+    assert rc == 2
+    line = one_line(err)
+    assert line.startswith(f"gateway: plugin 'wrong': {hook} must return a list of gateway.")
+    assert line.endswith(got)
 
 
 def test_bad_plugin_setting(tmp_path, site, capsys):

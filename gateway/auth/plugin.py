@@ -30,7 +30,9 @@ async def _token_principal(token: str) -> Principal:
     return Principal.of_user(user, via="token")
 
 
-@hookimpl
+# Last, deliberately: a plugin's authenticator (JWT, an SSO header) is asked before the
+# built-in tokens and cookie, whatever order the plugins were registered in.
+@hookimpl(trylast=True)
 async def authenticate(request: Request, config: GatewayConfig) -> Principal | None:
     """An ``Authorization`` header decides alone: an ``rgw_`` token is ours, any other
     is left to other implementations (JWT...), and a cookie next to it is ignored. Only

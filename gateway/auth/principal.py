@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 from quart import current_app, g, request
 
+from gateway.dispatch import first_result
 from gateway.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from gateway.identity.models import Membership, Team, User
-from gateway.plugins import first_result
 
 ADMIN_ROLES: tuple[str, ...] = ("owner", "admin")
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])

@@ -29,6 +29,9 @@ def job_json(j: Job) -> dict[str, Any]:
         "run_at": iso(j.run_at),
         "lease_until": iso(j.lease_until),
         "last_error": j.last_error,
+        # Each failed attempt (error, time, outcome) and each retry of the dead job,
+        # oldest first; kept when a dead job is retried.
+        "history": j.history or [],
         "created_at": iso(j.created_at),
         "finished_at": iso(j.finished_at),
     }

@@ -12,11 +12,15 @@ from typing import Any
 from quart import Quart
 
 from gateway.config import GatewayConfig
+from gateway.errors import StartupError
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("jobs", help="show queue depth and dead jobs; retry a dead job")
+    p = sub.add_parser(
+        "jobs", help="show queue depth and dead jobs; one job's attempts; retry a dead job"
+    )
     p.add_argument("--dead", type=int, default=20, metavar="N", help="list up to N dead jobs")
+    p.add_argument("--show", type=int, metavar="JOB_ID", help="one job and its attempt history")
     p.add_argument("--retry", type=int, metavar="JOB_ID", help="retry this dead job")
     p.set_defaults(handler=cmd_jobs)
     p = sub.add_parser("worker", help="run the job worker (no HTTP) until SIGTERM/SIGINT")
@@ -88,9 +92,52 @@ async def jobs_report(gw: Any, dead_limit: int) -> str:
         lines.append(f"dead jobs (newest {len(dead)}):")
         rows = [("id", "event", "team", "handler", "attempts", "error")]
         for j in dead:
-            error = (j.last_error or "").splitlines()[0][:80] if j.last_error else ""
-            rows.append((j.id, j.event_id, j.team_id or "-", j.handler, j.attempts, error))
+            rows.append(
+                (
+                    j.id,
+                    j.event_id,
+                    j.team_id or "-",
+                    j.handler,
+                    j.attempts,
+                    _first_line(j.last_error),
+                )
+            )
         lines.append(_table(rows))
+    return "\n".join(lines)
+
+
+def _first_line(text: str | None, width: int = 80) -> str:
+    return text.splitlines()[0][:width] if text else ""
+
+
+async def job_report(job_id: int) -> str:
+    """One job and its history: every failed attempt's time and error, and each retry.
+
+    :raises StartupError: no such job (one line, exit 2).
+    """
+    from gateway.jobs import models as m
+
+    job = await m.Job.get_or_none(id=job_id)
+    if job is None:
+        raise StartupError(f"job {job_id} does not exist")
+    lines = [
+        f"job {job.id}: {job.handler} for event {job.event_id}, team {job.team_id or '-'}",
+        f"status {job.status}, attempt {job.attempts}/{job.max_attempts}, "
+        f"next run {job.run_at.isoformat() if job.status == m.PENDING else '-'}",
+    ]
+    history = job.history or []
+    if history:
+        rows = [("attempt", "at", "outcome", "error")]
+        for entry in history:
+            rows.append(
+                (
+                    entry.get("attempt", "-"),
+                    entry.get("at", ""),
+                    entry.get("outcome", ""),
+                    _first_line(entry.get("error")),
+                )
+            )
+        lines += ["", _table(rows)]
     return "\n".join(lines)
 
 
@@ -99,15 +146,16 @@ async def _jobs(args: argparse.Namespace, config: GatewayConfig) -> int:
 
     async with opened(config) as gw:
         if await gw.db.pending_migrations():
-            print("gateway: migrations pending; run `gateway migrate`")
-            return 1
+            raise StartupError("database: migrations pending; run `gateway migrate`")
         if args.retry is not None:
             from gateway.jobs.queue import retry_dead
 
             if not await retry_dead(args.retry, gw.clock.now()):
-                print(f"gateway: job {args.retry} is not a dead job")
-                return 1
-            print(f"job {args.retry} queued again")
+                raise StartupError(f"job {args.retry} is not a dead job")
+            print(f"job {args.retry} queued again (its history is kept: gateway jobs --show)")
+            return 0
+        if args.show is not None:
+            print(await job_report(args.show))
             return 0
         print(await jobs_report(gw, args.dead))
     return 0

@@ -33,6 +33,10 @@ class Job(Model):
     lease_until = fields.DatetimeField(null=True)
     locked_by = fields.CharField(max_length=64, null=True)
     last_error = fields.TextField(null=True)
+    # The last attempts' outcomes, oldest first (gateway.jobs.queue.HISTORY_MAX at most):
+    # {"attempt", "at", "error", "outcome": "retry" | "dead"} per failed attempt and
+    # {"at", "outcome": "requeued"} when a dead job was retried. Kept across retries.
+    history = fields.JSONField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     finished_at = fields.DatetimeField(null=True)

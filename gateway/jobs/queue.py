@@ -21,6 +21,22 @@ from gateway.events import EventHandler
 from gateway.jobs.models import DEAD, PENDING, RUNNING, SUCCEEDED, Job
 
 ERROR_MAX_CHARS = 1000
+# Attempts kept in a job's history: enough to see a pattern across a retry or two while
+# bounding the row (each entry is at most ~1 KB). Older entries are dropped first.
+HISTORY_MAX = 20
+LEASE_EXPIRED = "lease expired on the last attempt (worker died or hung)"
+
+
+def with_entry(history: list[dict[str, Any]] | None, **entry: Any) -> list[dict[str, Any]]:
+    """``history`` plus one entry, oldest dropped beyond :data:`HISTORY_MAX`."""
+    return [*(history or [])[-(HISTORY_MAX - 1) :], entry]
+
+
+def _failure(job: Job, now: datetime, error: str, outcome: str) -> list[dict[str, Any]]:
+    # The claimed row carries its history, so recording an attempt costs no extra query.
+    return with_entry(
+        job.history, attempt=job.attempts, at=now.isoformat(), error=error, outcome=outcome
+    )
 
 
 @dataclass(frozen=True)
@@ -152,7 +168,12 @@ async def fail(
     error = error[:ERROR_MAX_CHARS]
     if retry_in is None or job.attempts >= job.max_attempts:
         done = await _mine(job).update(
-            status=DEAD, lease_until=None, last_error=error, updated_at=now, finished_at=now
+            status=DEAD,
+            lease_until=None,
+            last_error=error,
+            history=_failure(job, now, error, "dead"),
+            updated_at=now,
+            finished_at=now,
         )
         return DEAD if done else ""
     done = await _mine(job).update(
@@ -161,6 +182,7 @@ async def fail(
         lease_until=None,
         locked_by=None,
         last_error=error,
+        history=_failure(job, now, error, "retry"),
         updated_at=now,
     )
     return PENDING if done else ""
@@ -182,11 +204,19 @@ async def release(job: Job, now: datetime) -> bool:
 
 async def dead_letter_exhausted(job: Job, now: datetime) -> bool:
     """A reclaimed job past its attempts (its workers kept dying): dead, not run again."""
+    history = with_entry(
+        job.history,
+        attempt=job.attempts - 1,  # this claim did not run: name the attempt that died
+        at=now.isoformat(),
+        error=LEASE_EXPIRED,
+        outcome="dead",
+    )
     return bool(
         await _mine(job).update(
             status=DEAD,
             lease_until=None,
-            last_error="lease expired on the last attempt (worker died or hung)",
+            last_error=LEASE_EXPIRED,
+            history=history,
             updated_at=now,
             finished_at=now,
         )
@@ -194,8 +224,13 @@ async def dead_letter_exhausted(job: Job, now: datetime) -> bool:
 
 
 async def retry_dead(job_id: int, now: datetime) -> bool:
-    """A dead job gets a fresh set of attempts, runnable now. Only dead jobs: retrying a
-    pending or running one could run it twice."""
+    """A dead job gets a fresh set of attempts, runnable now; its history is kept, with
+    the retry noted. Only dead jobs: retrying a pending or running one could run it
+    twice."""
+    job = await Job.get_or_none(id=job_id, status=DEAD)
+    if job is None:
+        return False
+    history = with_entry(job.history, at=now.isoformat(), outcome="requeued")
     return bool(
         await Job.filter(id=job_id, status=DEAD).update(
             status=PENDING,
@@ -204,6 +239,7 @@ async def retry_dead(job_id: int, now: datetime) -> bool:
             lease_until=None,
             locked_by=None,
             finished_at=None,
+            history=history,
             updated_at=now,
         )
     )

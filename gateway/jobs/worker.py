@@ -95,7 +95,7 @@ class Worker:
             return False
         if job.attempts > job.max_attempts:
             await queue.dead_letter_exhausted(job, now)
-            log.warning("job %s (%s) dead: lease expired on its last attempt", job.id, job.handler)
+            log.warning("job %s (%s) dead: %s", job.id, job.handler, queue.LEASE_EXPIRED)
             return True
         task = asyncio.ensure_future(self._execute(job))
         self._running[job.id] = (job, task)
@@ -111,7 +111,7 @@ class Worker:
         now = self.gw.clock.now
         if handler is None:
             await queue.fail(job, now(), f"no handler named {job.handler!r}", retry_in=None)
-            log.error("job %s: handler %s is not registered; dead", job.id, job.handler)
+            log.error("job %s dead: handler %s is not registered", job.id, job.handler)
             return
         event = await WebhookEvent.get(id=job.event_id)
         ctx = JobContext(
@@ -127,29 +127,47 @@ class Worker:
             await handler.handler(ctx)
         except RetryLater as exc:
             status = await queue.fail(job, now(), _error_text(exc), retry_in=exc.seconds)
-            log.info("job %s (%s) retry later: %s", job.id, job.handler, status)
+            self._log_failure(job, status, _error_text(exc), "asked to retry later")
         except PermanentFailure as exc:
-            await queue.fail(job, now(), _error_text(exc), retry_in=None)
-            log.warning("job %s (%s) failed permanently: dead", job.id, job.handler)
+            status = await queue.fail(job, now(), _error_text(exc), retry_in=None)
+            self._log_failure(job, status, _error_text(exc), "failed permanently")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a handler's bug must not kill the worker
             delay = queue.backoff_seconds(job.attempts, self.settings, self.rng)
             status = await queue.fail(job, now(), _error_text(exc), retry_in=delay)
-            log.warning(
-                "job %s (%s) attempt %s/%s failed (%s): %s",
-                job.id,
-                job.handler,
-                job.attempts,
-                job.max_attempts,
-                type(exc).__name__,
-                status or "lost lease",
-            )
+            self._log_failure(job, status, _error_text(exc), "failed")
         else:
             if not await queue.succeed(job, now()):
                 log.warning("job %s finished after its lease was taken over", job.id)
         finally:
             heartbeat.cancel()
+
+    def _log_failure(self, job: Job, status: str, error: str, how: str) -> None:
+        """One line per failed attempt; a dead job's line says why it died."""
+        attempt = f"attempt {job.attempts}/{job.max_attempts}"
+        if status == queue.DEAD:
+            why = how if how == "failed permanently" else "no attempts left"
+            log.warning(
+                "job %s (%s) dead after %s (%s): %s",
+                job.id,
+                job.handler,
+                attempt,
+                why,
+                error[:300],
+            )
+        elif status == queue.PENDING:
+            log.info(
+                "job %s (%s) %s %s, will retry: %s", job.id, job.handler, attempt, how, error[:300]
+            )
+        else:
+            log.warning(
+                "job %s (%s) %s %s after its lease was taken over",
+                job.id,
+                job.handler,
+                attempt,
+                how,
+            )
 
     async def _heartbeat(self, job: Job) -> None:
         # Real-time pacing; the lease value itself comes from the gateway clock.

@@ -1,8 +1,8 @@
 """jwt_auth plugin: accept JWTs from an external identity provider.
 
 The gateway can then sit beside an app whose users log in elsewhere: a bearer JWT signed
-with a shared HS256 secret or with a key from the provider's JWKS is verified (authlib's
-JOSE), and its claims name the user, the team and the role in that team. The token alone
+with a shared HS256 secret or with a key from the provider's JWKS is verified (joserfc),
+and its claims name the user, the team and the role in that team. The token alone
 decides the team role, so a token for team B cannot act on team A. See
 docs/plugins/jwt_auth.md.
 """

@@ -12,20 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-import authlib.deprecate  # noqa: F401  (its own "always" filter must come before ours)
+from joserfc.jwk import JWKRegistry, Key
 
 from gateway.clock import Clock
 from gateway.errors import ServiceUnavailable, Unauthorized
-
-with warnings.catch_warnings():
-    # authlib.jose announces its successor (joserfc) on import; the API we use is stable.
-    warnings.simplefilter("ignore")
-    from authlib.jose import JsonWebKey, Key
 
 log = logging.getLogger("gateway.plugins.jwt_auth")
 
@@ -40,7 +34,7 @@ class JwksError(Exception):
 def parse_jwks(data: Any) -> dict[str | None, Key]:
     """``{kid: key}`` of the usable signature keys. Keys for encryption, symmetric keys
     (a JWKS is public; an ``oct`` key in it would be a secret anyone can read) and keys
-    authlib cannot load are skipped."""
+    joserfc cannot load are skipped."""
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise JwksError("not a JWK set (no 'keys' list)")
     keys: dict[str | None, Key] = {}
@@ -48,7 +42,7 @@ def parse_jwks(data: Any) -> dict[str | None, Key]:
         if not isinstance(raw, dict) or raw.get("use", "sig") != "sig" or raw.get("kty") == "oct":
             continue
         try:
-            key = JsonWebKey.import_key(raw)
+            key = JWKRegistry.import_key(raw)
         except Exception as exc:  # one odd key must not hide the others
             log.warning("JWKS: skipped a key it cannot load (%s)", type(exc).__name__)
             continue

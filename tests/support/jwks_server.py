@@ -1,39 +1,36 @@
 """A fake identity provider on a real loopback HTTP server: it publishes a JWKS at
 ``/.well-known/jwks.json`` (RFC 7517) and signs RS256 tokens with the matching private
-keys, generated with ``cryptography``. Keys can be rotated and the endpoint can be made
+keys, generated with joserfc. Keys can be rotated and the endpoint can be made
 to fail, to test caching and refetching."""
 
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jwt
+from joserfc.jwk import OctKey, RSAKey
 
 from tests.support.loopback import serve
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from authlib.jose import JsonWebToken, RSAKey
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "renchi-gateway"
 JWKS_PATH = "/.well-known/jwks.json"
 
-_jwt = JsonWebToken(["RS256", "HS256", "HS384", "HS512"])
 
-
-def new_key(kid: str) -> Any:
+def new_key(kid: str) -> RSAKey:
     """A fresh RSA signing key (a JWK with ``kid``)."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return RSAKey.import_key(private, {"kid": kid, "use": "sig", "alg": "RS256"})
+    return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
 
 
 def sign(claims: dict[str, Any], key: Any, header: dict[str, Any]) -> str:
-    return _jwt.encode(header, dict(claims), key, check=False).decode()
+    """A JWT with exactly ``header`` (its ``alg`` allowed for this one token); ``key`` is
+    a JWK or the raw bytes of an HMAC secret."""
+    if isinstance(key, bytes | str):
+        key = OctKey.import_key(key)
+    return jwt.encode(header, dict(claims), key, algorithms=[header["alg"]])
 
 
 def claims_for(
@@ -79,10 +76,10 @@ class JwksServer:
 
     def token(self, claims: dict[str, Any], key: Any = None, **header: Any) -> str:
         key = key or self.keys[0]
-        return sign(claims, key, {"alg": "RS256", "kid": key.as_dict()["kid"], **header})
+        return sign(claims, key, {"alg": "RS256", "kid": key.kid, **header})
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [k.as_dict(is_private=False) for k in self.keys]}
+        return {"keys": [k.as_dict(private=False) for k in self.keys]}
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests += 1

@@ -1,0 +1,95 @@
+"""``gateway serve``: bind the port, check everything, then hand over to Hypercorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.config import Sockets
+
+from gateway.config import GatewayConfig
+from gateway.errors import StartupError
+
+
+class BoundConfig(HypercornConfig):
+    """Hypercorn's config, serving on sockets bound before the app was prepared (so a
+    busy port is reported before any other work, and nothing says "serving" before the
+    bind succeeded)."""
+
+    bound: Sockets | None = None
+
+    def create_sockets(self) -> Sockets:
+        # Handed out once; worker processes get them from Hypercorn, not from here.
+        sockets, self.bound = self.bound, None
+        return sockets if sockets is not None else super().create_sockets()
+
+
+def _bind(hc: BoundConfig, host: str, port: int) -> None:
+    try:
+        hc.bound = hc.create_sockets()
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _close(sockets: Sockets | None) -> None:
+    for sock in sockets.insecure_sockets if sockets else ():
+        sock.close()
+
+
+async def _preflight(config: GatewayConfig) -> None:
+    """Plugins, settings, database, migrations: everything that can stop the server,
+    before it serves. Logs the startup warnings, once."""
+    from gateway.app import create_app, get_gateway, log_warnings
+
+    gw = get_gateway(create_app(config))
+    try:
+        await gw.db.open()
+    except Exception as exc:
+        raise StartupError(f"database: cannot connect ({type(exc).__name__}: {exc})") from None
+    try:
+        await gw.db.ensure_schema(config.gateway.auto_migrate)
+    finally:
+        await gw.db.close()
+    log_warnings(config)
+
+
+def serve(args: argparse.Namespace, config: GatewayConfig) -> int:
+    from hypercorn.run import run
+
+    from gateway.app import SHOWN_WARNINGS_ENV
+
+    hc = BoundConfig()
+    hc.bind = [f"{args.host}:{args.port}"]
+    _bind(hc, args.host, args.port)
+    try:
+        if config.path is not None:
+            # Hypercorn's workers build their own app from the same file.
+            os.environ["GATEWAY_CONFIG"] = str(config.path.resolve())
+        if args.no_worker:
+            os.environ["GATEWAY_RUN_WORKER"] = "false"
+            config.gateway.run_worker = False
+        asyncio.run(_preflight(config))
+        os.environ[SHOWN_WARNINGS_ENV] = json.dumps(config.warnings)
+    except BaseException:
+        _close(hc.bound)
+        raise
+    hc.application_path = "gateway.asgi:app_from_environment()"
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")  # through our handler, once
+    hc.graceful_timeout = 10
+    # Bodies are limited per route by the app; keep Hypercorn from buffering more.
+    hc.h11_max_incomplete_size = 64 * 1024
+    try:
+        import uvloop  # noqa: F401  (only checking it is importable)
+
+        hc.worker_class = "uvloop"
+    except ImportError:
+        hc.worker_class = "asyncio"
+    # One worker runs in this process, so SIGTERM reaches Hypercorn's own handler.
+    hc.workers = 0 if args.workers <= 1 else args.workers
+    # Hypercorn logs "Running on http://host:port" once it accepts connections.
+    return run(hc)
