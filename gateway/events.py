@@ -220,7 +220,9 @@ def _schema_type(prop: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - a helper for editing docs/events.md
-    from gateway.calls.events import CATALOGUE
+    from gateway.calls.events import CATALOGUE, CollectedValue, EvaluationResult
 
     for event_type, model in CATALOGUE.items():
         print(f"### `{event_type}`\n\n{payload_table(model)}\n")
+    for model in (CollectedValue, EvaluationResult):
+        print(f"#### {model.__name__}\n\n{payload_table(model)}\n")

@@ -199,7 +199,7 @@ async def test_initiation_failure_keeps_unknown_reasons(make_app, db_kind):
 async def test_personalization_is_kept_with_the_call(make_app, db_kind):
     """Personalization (call id only) before the call; the audio (conversation only)
     before the transcript (both): one row in the end, nothing lost."""
-    app, plugin = await agent_app(make_app, db_kind)
+    app, _plugin = await agent_app(make_app, db_kind)
     team = await team_with_agent()
     record = Personalization(
         call_sid=SID,

@@ -26,12 +26,12 @@ INITIATION_FAILED = "voice.call.initiation_failed"
 
 class EvaluationResult(BaseModel):
     result: str = Field("unknown", description='"success", "failure" or "unknown"')
-    rationale: str | None = None
+    rationale: str | None = Field(None, description="why, in the agent's words")
 
 
 class CollectedValue(BaseModel):
     value: Any = Field(None, description="any JSON value the agent collected")
-    rationale: str | None = None
+    rationale: str | None = Field(None, description="why, in the agent's words")
 
 
 class _VoiceCall(EventPayload):
@@ -39,8 +39,8 @@ class _VoiceCall(EventPayload):
     conversation_id: str | None = Field(None, description="the agent provider's id")
     call_id: int | None = Field(None, description="the Call row, when already known")
     call_sid: str | None = Field(None, description="the telephony provider's call id")
-    team_id: int | None = None
-    agent_id: str | None = None
+    team_id: int | None = Field(None, description="the team (null: unrouted)")
+    agent_id: str | None = Field(None, description="the voice agent's id")
     provider: str | None = Field(None, description="the plugin that reported it")
 
 
@@ -54,13 +54,19 @@ class VoiceCallAnalyzed(_VoiceCall):
     direction: str | None = Field(None, description='"inbound" or "outbound"')
     from_number: str | None = Field(None, description="E.164 of the caller")
     to_number: str | None = Field(None, description="E.164 of the called party")
-    started_at: datetime | None = None
-    duration_seconds: int | None = None
-    outcome: Literal["success", "failure", "unknown"] = "unknown"
-    summary: str | None = None
-    data_collection: dict[str, CollectedValue] = Field(default_factory=dict)
-    evaluation: dict[str, EvaluationResult] = Field(default_factory=dict)
-    language: str | None = None
+    started_at: datetime | None = Field(None, description="when the conversation started")
+    duration_seconds: int | None = Field(None, description="length of the conversation")
+    outcome: Literal["success", "failure", "unknown"] = Field(
+        "unknown", description="the agent's verdict on the call"
+    )
+    summary: str | None = Field(None, description="the agent's summary of the call")
+    data_collection: dict[str, CollectedValue] = Field(
+        default_factory=dict, description="what the agent collected, by item id"
+    )
+    evaluation: dict[str, EvaluationResult] = Field(
+        default_factory=dict, description="success criteria results, by criterion id"
+    )
+    language: str | None = Field(None, description="main language, e.g. en")
     transcript_turns: int = Field(0, description="turns in the analysis row's transcript")
 
     def dedup_key(self) -> str:
@@ -77,8 +83,8 @@ class VoiceCallAudioStored(_VoiceCall):
     recording_id: int | None = Field(None, description="the Recording row, if one was made")
     storage_key: str = Field(description="key in the recording store")
     content_type: str = Field("audio/mpeg", description="e.g. audio/mpeg")
-    size_bytes: int | None = None
-    sha256: str | None = None
+    size_bytes: int | None = Field(None, description="size of the stored file")
+    sha256: str | None = Field(None, description="hex digest of the stored file")
 
     def dedup_key(self) -> str:
         return f"{AUDIO_STORED}:{self.conversation_id}"
@@ -91,10 +97,10 @@ class VoiceCallInitiationFailed(_VoiceCall):
 
     analysis_id: int = Field(description="the CallAnalysis row")
     failure_reason: str = Field(description="as the provider sent it: busy, no-answer, ...")
-    direction: str | None = None
-    from_number: str | None = None
-    to_number: str | None = None
-    failed_at: datetime | None = None
+    direction: str | None = Field(None, description='"inbound" or "outbound"')
+    from_number: str | None = Field(None, description="E.164 of the caller")
+    to_number: str | None = Field(None, description="E.164 of the called party")
+    failed_at: datetime | None = Field(None, description="when it failed")
 
     def dedup_key(self) -> str:
         key = self.conversation_id or self.call_sid or f"analysis:{self.analysis_id}"
