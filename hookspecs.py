@@ -121,6 +121,28 @@ def register_event_handlers(config: GatewayConfig) -> Any:
     """
 
 
+# --- team settings ------------------------------------------------------------------
+
+
+@hookspec
+def register_team_settings(config: GatewayConfig) -> Any:
+    """Declare the settings a team admin edits for this plugin, per team.
+
+    Called once while the app is created. The core stores one validated document per
+    (team, plugin), serves it at ``/api/teams/<id>/settings/<plugin>`` (members read,
+    owners and admins write; the JSON schema of the model is served too, for forms), and
+    code reads it typed with :func:`gateway.team_settings.get_team_settings`. Fields
+    typed ``SecretStr`` (nested ones too) are encrypted at rest and never returned.
+
+    :param config: the loaded gateway configuration.
+    :return: a pydantic model class whose fields all have defaults (what a team that
+        saved nothing reads), or ``None``. The settings are keyed by the registering
+        plugin's name (its entry-point name); one model per plugin. A result that is not
+        a model class, or a model that cannot be built from ``{}``, stops startup with
+        one line naming the plugin.
+    """
+
+
 # --- scheduling ---------------------------------------------------------------------
 
 

@@ -1,11 +1,23 @@
-"""Event handlers: what plugins run, as durable jobs, for stored events."""
+"""Events: what handlers subscribe to, the typed payloads of the catalogue, and emitting
+events from code.
+
+- :class:`EventHandler` / :class:`JobContext`: a plugin's handler, run as a durable job
+  for every stored event whose type it wants (``register_event_handlers``).
+- :class:`EventPayload`: base of the typed payloads listed in docs/events.md (the voice
+  ones are in :mod:`gateway.calls.events`).
+- :func:`emit_event`: store an event produced by code (a task, a handler, a
+  reconciliation) with the same dedup and jobs as a received webhook's.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
 
 
 class RetryLater(Exception):
@@ -55,3 +67,162 @@ class EventHandler:
 
     def wants(self, event_type: str) -> bool:
         return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in self.event_types)
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """What storing one event emitted by code did.
+
+    :param event_id: the event row (the one stored earlier, for a duplicate).
+    :param new: ``False`` when ``(source, dedup_key)`` was already stored: nothing was
+        queued again.
+    :param jobs: jobs queued for it, one per interested handler.
+    """
+
+    event_id: int
+    new: bool
+    jobs: int
+
+
+# --- typed payloads -----------------------------------------------------------------
+
+
+class EventPayload(BaseModel):
+    """Base of the typed payloads of the catalogue (docs/events.md).
+
+    A subclass names its type in ``EVENT_TYPE`` and says what makes one event unique in
+    :meth:`dedup_key`; a handler reads its event with
+    ``VoiceCallAnalyzed.model_validate(ctx.event.payload)``. Unknown keys are ignored, so
+    a handler keeps working when a later gateway adds fields.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    EVENT_TYPE: ClassVar[str] = ""
+
+    def dedup_key(self) -> str:
+        """What makes this event unique within its source (override)."""
+        raise NotImplementedError(f"{type(self).__name__} has no dedup key; pass dedup_key=")
+
+
+# --- emitting from code ---------------------------------------------------------------
+
+
+def _app_and_gateway(app: Any) -> tuple[Any, Any]:
+    """``(quart app or None, Gateway)`` from a Quart app or a Gateway."""
+    extensions = getattr(app, "extensions", None)
+    if extensions is not None:
+        return app, extensions["gateway"]
+    return None, app
+
+
+async def emit_event(
+    app: Any,
+    *,
+    source: str,
+    payload: EventPayload | dict[str, Any],
+    type: str | None = None,
+    dedup_key: str | None = None,
+    team_id: int | None = None,
+    occurred_at: datetime | None = None,
+    using_db: Any = None,
+) -> Emitted:
+    """Store an event that code (a task, a handler, a reconciliation) produced, exactly
+    as a received webhook's: unique on ``(source, dedup_key)``, one job per handler that
+    wants ``type``, visible in ``/api/events``, replayable.
+
+    :param app: the Quart app (``JobContext.app``, the app a task was given) or its
+        Gateway (then the worker is not woken; it finds the jobs at its next poll).
+    :param source: who emits, e.g. ``"acme_voice.reconcile"``; dedup keys are unique
+        per source.
+    :param payload: an :class:`EventPayload` (its ``EVENT_TYPE`` and ``dedup_key()``
+        are the defaults of ``type`` and ``dedup_key``) or a JSON-serialisable dict.
+    :param type: the event type handlers subscribe to.
+    :param dedup_key: emitting the same ``(source, dedup_key)`` again stores nothing and
+        queues nothing (``Emitted.new`` is ``False``).
+    :param team_id: the team the event belongs to; ``None`` stores it ``unrouted``.
+    :param occurred_at: when it happened (default: unknown).
+    :param using_db: join this transaction instead of committing one. Then the jobs
+        exist once *your* transaction commits: call :func:`wake_workers` after it (inside
+        a webhook's ``apply`` use ``ctx.emit(...)``, which does that for you).
+    :raises ValueError: no type or no dedup key.
+    """
+    from tortoise.transactions import in_transaction
+
+    from gateway.webhooks.source import ParsedEvent
+    from gateway.webhooks.store import store_emitted
+
+    quart_app, gw = _app_and_gateway(app)
+    if isinstance(payload, EventPayload):
+        type = type or payload.EVENT_TYPE
+        dedup_key = dedup_key or payload.dedup_key()
+        data = payload.model_dump(mode="json")
+    else:
+        data = dict(payload)
+    if not type or not dedup_key:
+        raise ValueError("an emitted event needs a type and a dedup_key")
+    event = ParsedEvent(type=type, dedup_key=dedup_key, payload=data, occurred_at=occurred_at)
+    if using_db is not None:
+        return await store_emitted(gw, source=source, event=event, team_id=team_id, conn=using_db)
+    async with in_transaction() as conn:
+        emitted = await store_emitted(gw, source=source, event=event, team_id=team_id, conn=conn)
+    if emitted.jobs and quart_app is not None:
+        wake_workers(quart_app)
+    return emitted
+
+
+def wake_workers(app: Any) -> None:
+    """Tell the job workers (this process's at once, others' through PostgreSQL) that
+    jobs were committed. Call it after committing a transaction you passed to
+    :func:`emit_event` as ``using_db``."""
+    from gateway.jobs.worker import notify
+
+    notify(app)
+
+
+# --- the catalogue in docs/events.md ---------------------------------------------------
+
+
+def payload_table(model: type[BaseModel]) -> str:
+    """A Markdown table of a payload model's fields (``field | type | meaning``): what
+    docs/events.md shows for each typed event, checked by the tests against the models
+    (``python -m gateway.events`` prints every table of the core's catalogue)."""
+    schema = model.model_json_schema()
+    lines = ["| field | type | meaning |", "|---|---|---|"]
+    required = set(schema.get("required", ()))
+    for name, prop in schema.get("properties", {}).items():
+        kind = _schema_type(prop)
+        if name not in required and "null" not in kind.split(" or "):
+            kind += " (optional)"
+        meaning = " ".join(str(prop.get("description", "")).split())
+        lines.append(f"| `{name}` | {kind} | {meaning} |")
+    return "\n".join(lines)
+
+
+def _schema_type(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return "object " + prop["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in prop:
+        # " or ", not "|": a bar would split the Markdown table's cell.
+        return " or ".join(_schema_type(p) for p in prop["anyOf"])
+    if "enum" in prop:
+        return " / ".join(f'"{v}"' for v in prop["enum"])
+    if "const" in prop:
+        return f'"{prop["const"]}"'
+    kind = prop.get("type", "any")
+    if prop.get("format") == "date-time":
+        return "datetime (ISO 8601)"
+    if kind == "object" and isinstance(prop.get("additionalProperties"), dict):
+        return "object of id → " + _schema_type(prop["additionalProperties"])
+    if kind == "array" and isinstance(prop.get("items"), dict):
+        return "list of " + _schema_type(prop["items"])
+    return str(kind)
+
+
+if __name__ == "__main__":  # pragma: no cover - a helper for editing docs/events.md
+    from gateway.calls.events import CATALOGUE, CollectedValue, EvaluationResult
+
+    for event_type, model in CATALOGUE.items():
+        print(f"### `{event_type}`\n\n{payload_table(model)}\n")
+    for model in (CollectedValue, EvaluationResult):
+        print(f"#### {model.__name__}\n\n{payload_table(model)}\n")

@@ -44,6 +44,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "gateway.oauth.plugin",
     "gateway.webhooks.plugin",
     "gateway.jobs.plugin",
+    "gateway.team_settings.plugin",
     "gateway.metrics",
 )
 

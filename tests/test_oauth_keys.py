@@ -64,7 +64,12 @@ async def test_rotate_reencrypts_everything_and_connections_keep_working(make_ap
 
         code, out, err = await gateway_cli(tmp_path, "keys", "rotate", "--prune")
         assert code == 0, err
-        assert json.loads(out)["rotated"] == {"connections": 3, "states": 0, "skipped": 0}
+        assert json.loads(out)["rotated"] == {
+            "connections": 3,
+            "states": 0,
+            "team_settings": 0,
+            "skipped": 0,
+        }
         assert old_key not in out + err  # keys are never printed
 
         second = await make_app(extra_plugins=plugins)

@@ -70,3 +70,55 @@ class Recording(Model):
 
     class Meta:
         table = "recordings"
+
+
+class CallAnalysis(Model):
+    """What a voice agent made of a call, in terms any agent plugin can fill in: the
+    transcript, summary, outcome, evaluation and data collection, the variables the
+    agent had, and the personalization it was given before the call (which arrives
+    first, keyed by the telephony call id only).
+
+    Found by the agent's ``conversation_id`` or the telephony ``call_sid`` (each unique
+    when known), and joined to the :class:`Call` row through either, in whichever order
+    they arrive (see gateway.calls.analysis)."""
+
+    id = fields.IntField(primary_key=True)
+    team = fields.ForeignKeyField(
+        "identity.Team", related_name="call_analyses", null=True, on_delete=fields.SET_NULL
+    )
+    call = fields.ForeignKeyField(
+        "calls.Call", related_name="analyses", null=True, on_delete=fields.SET_NULL
+    )
+    provider = fields.CharField(max_length=64, null=True)  # the plugin that filled it
+    conversation_id = fields.CharField(max_length=128, null=True, unique=True)
+    call_sid = fields.CharField(max_length=64, null=True, unique=True)
+    agent_id = fields.CharField(max_length=128, null=True, db_index=True)
+    status = fields.CharField(max_length=32, null=True)  # the agent provider's, as sent
+    direction = fields.CharField(max_length=16, null=True)
+    from_number = fields.CharField(max_length=64, null=True)
+    to_number = fields.CharField(max_length=64, null=True)
+    # [{"role": "agent" | "user", "message": str | null, "offset_seconds": float}]
+    transcript = fields.JSONField(default=list)
+    summary = fields.TextField(null=True)
+    outcome = fields.CharField(max_length=16, null=True)  # success | failure | unknown
+    evaluation = fields.JSONField(default=dict)  # {criterion id: {"result", "rationale"}}
+    data_collection = fields.JSONField(default=dict)  # {item id: {"value", "rationale"}}
+    duration_seconds = fields.IntField(null=True)
+    cost = fields.FloatField(null=True)
+    language = fields.CharField(max_length=32, null=True)
+    dynamic_variables = fields.JSONField(default=dict)
+    started_at = fields.DatetimeField(null=True)
+    analyzed_at = fields.DatetimeField(null=True)
+    failure_reason = fields.CharField(max_length=128, null=True)  # as sent: busy, ...
+    failed_at = fields.DatetimeField(null=True)
+    # {"contact", "answered_by", "dynamic_variables", "overrides"}, see Personalization.
+    personalization = fields.JSONField(null=True)
+    personalized_at = fields.DatetimeField(null=True)
+    audio = fields.ForeignKeyField(
+        "calls.Recording", related_name="analyses", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "call_analyses"

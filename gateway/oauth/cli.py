@@ -74,15 +74,18 @@ def new_key_ring(config: GatewayConfig, new_key: str | None) -> tuple[str, ...]:
 
 
 async def reencrypt_all(cipher: TokenCipher) -> dict[str, int]:
-    """Re-encrypt every token column under the cipher's first key. Each row is updated
-    only if it still holds the ciphertext that was read (a refresh running meanwhile
-    wins, and the next run picks its row up)."""
+    """Re-encrypt every token column (and the secrets of team settings) under the
+    cipher's first key. Each row is updated only if it still holds the ciphertext that
+    was read (a refresh or a settings change running meanwhile wins, and the next run
+    picks its row up)."""
     from gateway.oauth.models import OAuthConnection, OAuthState
+    from gateway.team_settings.models import TeamPluginSettings
 
-    counts = {"connections": 0, "states": 0, "skipped": 0}
+    counts = {"connections": 0, "states": 0, "team_settings": 0, "skipped": 0}
     for model, columns, label in (
         (OAuthConnection, ("access_token_enc", "refresh_token_enc"), "connections"),
         (OAuthState, ("code_verifier_enc",), "states"),
+        (TeamPluginSettings, ("secrets_enc",), "team_settings"),
     ):
         for row in await model.all():
             old = {c: getattr(row, c) for c in columns}

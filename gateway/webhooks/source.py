@@ -95,6 +95,44 @@ class ApplyContext:
     connection: Any  # the Tortoise transaction: pass as ``using_db=`` to every query
     clock: Any
     is_duplicate: bool = False
+    gateway: Any = None  # the app's gateway.app.Gateway
+    source: str = ""  # the source's name
+    queued: int = 0  # jobs of the events emitted through :meth:`emit`
+
+    async def emit(
+        self,
+        payload: Any,
+        *,
+        type: str | None = None,
+        dedup_key: str | None = None,
+        source: str | None = None,
+        team_id: int | object | None = ...,
+        occurred_at: datetime | None = None,
+    ) -> Any:
+        """Store another event in this same transaction, e.g. the neutral
+        ``voice.call.analyzed`` next to the provider's own webhook event. Its jobs are
+        committed with the webhook and the worker is woken after the commit.
+
+        Arguments as :func:`gateway.events.emit_event`; ``source`` defaults to this
+        webhook source's name and ``team_id`` to this event's team.
+        :return: :class:`gateway.events.Emitted`.
+        """
+        from gateway.events import emit_event
+
+        if team_id is ...:
+            team_id = self.team.id if self.team is not None else None
+        emitted = await emit_event(
+            self.gateway,
+            source=source or self.source,
+            payload=payload,
+            type=type,
+            dedup_key=dedup_key,
+            team_id=team_id,  # type: ignore[arg-type]
+            occurred_at=occurred_at,
+            using_db=self.connection,
+        )
+        self.queued += emitted.jobs
+        return emitted
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from gateway.events import Emitted
 from gateway.identity.models import PhoneNumber, Team, VoiceAgent
 from gateway.jobs.models import Job
 from gateway.jobs.queue import QueueSettings, jobs_for
@@ -58,19 +59,18 @@ class Stored:
 
 @dataclass
 class _Row:
-    """An event on its way into the table (quacks like a WebhookEvent for jobs_for)."""
+    """An event on its way into the table (quacks like a WebhookEvent for jobs_for).
+    ``source`` is None for an event emitted by code (:func:`store_emitted`)."""
 
     delivery: int
-    source: WebhookSource
+    source: WebhookSource | None
+    source_name: str
     event: ParsedEvent
     dedup_key: str
     team: Team | None
+    team_id: int | None
     type: str
     id: int | None = None
-
-    @property
-    def team_id(self) -> int | None:
-        return self.team.id if self.team is not None else None
 
 
 def dedup_key(key: str) -> str:
@@ -114,13 +114,13 @@ async def _insert_events(rows: list[_Row], now: Any, conn: Any) -> None:
     was already stored (a duplicate). One statement for the whole batch."""
     # A stable order, so two processes inserting overlapping batches take their
     # unique-index locks in the same order and cannot deadlock each other.
-    ordered = sorted(rows, key=lambda r: (r.source.name, r.dedup_key))
+    ordered = sorted(rows, key=lambda r: (r.source_name, r.dedup_key))
     records = [
         (
-            row.source.name,
+            row.source_name,
             row.dedup_key,
             row.type,
-            ROUTED if row.team is not None else UNROUTED,
+            ROUTED if row.team_id is not None else UNROUTED,
             row.team_id,
             row.event.payload,
             row.event.phone_number,
@@ -140,14 +140,16 @@ async def _insert_events(rows: list[_Row], now: Any, conn: Any) -> None:
     )
     ids = {(r["source"], r["dedup_key"]): r["id"] for r in inserted}
     for row in rows:
-        row.id = ids.get((row.source.name, row.dedup_key))
+        row.id = ids.get((row.source_name, row.dedup_key))
 
 
-async def _apply(rows: list[_Row], gw: Any, conn: Any) -> None:
+async def _apply(rows: list[_Row], gw: Any, conn: Any) -> list[ApplyContext]:
     """Each source's state change for its new events, in arrival order; consecutive
-    events of a source with ``apply_batch`` go to it in one call."""
+    events of a source with ``apply_batch`` go to it in one call. Returns the contexts
+    (one per row), which count the jobs of the events an ``apply`` emitted."""
     run: list[ApplyContext] = []
     run_source: WebhookSource | None = None
+    contexts: list[ApplyContext] = []
 
     async def flush() -> None:
         if run and run_source is not None and run_source.apply_batch is not None:
@@ -156,7 +158,16 @@ async def _apply(rows: list[_Row], gw: Any, conn: Any) -> None:
 
     for row in rows:
         source = row.source
-        ctx = ApplyContext(event=row.event, team=row.team, connection=conn, clock=gw.clock)
+        assert source is not None  # webhook rows always have their source
+        ctx = ApplyContext(
+            event=row.event,
+            team=row.team,
+            connection=conn,
+            clock=gw.clock,
+            gateway=gw,
+            source=source.name,
+        )
+        contexts.append(ctx)
         if source.apply_batch is not None:
             if source is not run_source:
                 await flush()
@@ -167,6 +178,14 @@ async def _apply(rows: list[_Row], gw: Any, conn: Any) -> None:
             run_source = None
             await source.apply(ctx)
     await flush()
+    return contexts
+
+
+def _jobs(rows: list[_Row], gw: Any, now: Any) -> list[list[Job]]:
+    """Unsaved jobs for each row: one per handler that wants its type."""
+    handlers = list(gw.registry("register_event_handlers").values())
+    settings = QueueSettings.from_config(gw.config)
+    return [jobs_for(row, handlers, settings, now) for row in rows]
 
 
 async def store_batch(deliveries: list[Delivery], gw: Any) -> list[Stored]:
@@ -187,18 +206,41 @@ async def store_batch(deliveries: list[Delivery], gw: Any) -> list[Stored]:
             if (source.name, key) in seen:  # the same event twice in this batch
                 continue
             seen.add((source.name, key))
-            rows.append(_Row(i, source, event, key, team, event.type))
+            team_id = team.id if team is not None else None
+            rows.append(_Row(i, source, source.name, event, key, team, team_id, event.type))
         await _insert_events(rows, now, conn)
         new = [row for row in rows if row.id is not None]
-        await _apply(new, gw, conn)
-        handlers = list(gw.registry("register_event_handlers").values())
-        settings = QueueSettings.from_config(gw.config)
+        contexts = await _apply(new, gw, conn)
         jobs: list[Job] = []
-        for row in new:
-            mine = jobs_for(row, handlers, settings, now)
+        for row, ctx, mine in zip(new, contexts, _jobs(new, gw, now), strict=True):
             results[row.delivery].new += 1
-            results[row.delivery].queued += len(mine)
+            # Jobs of events the apply emitted were inserted by it; they count for the
+            # wake-up after the commit.
+            results[row.delivery].queued += len(mine) + ctx.queued
             jobs.extend(mine)
         if jobs:
             await Job.bulk_create(jobs, using_db=conn)
     return results
+
+
+async def store_emitted(
+    gw: Any, *, source: str, event: ParsedEvent, team_id: int | None, conn: Any
+) -> Emitted:
+    """Store one event emitted by code (not received), inside ``conn``'s transaction:
+    the same insert with dedup and the same jobs as a webhook's events. Routing is the
+    caller's: ``team_id`` as given, ``unrouted`` when ``None``."""
+    now = gw.clock.now()
+    key = dedup_key(event.dedup_key)
+    row = _Row(0, None, source, event, key, None, team_id, event.type)
+    await _insert_events([row], now, conn)
+    if row.id is None:
+        existing = (
+            await WebhookEvent.filter(source=source, dedup_key=key)
+            .using_db(conn)
+            .values_list("id", flat=True)
+        )
+        return Emitted(event_id=existing[0], new=False, jobs=0)
+    [jobs] = _jobs([row], gw, now)
+    if jobs:
+        await Job.bulk_create(jobs, using_db=conn)
+    return Emitted(event_id=row.id, new=True, jobs=len(jobs))

@@ -1,0 +1,345 @@
+"""The provider-neutral analysis of a call, written by voice-agent plugins and read by
+everyone else (CRM sync, reports, the console).
+
+Every writer is idempotent and takes ``using_db=`` (the ingestion transaction's
+``ApplyContext.connection``, or any transaction), so it can run inside a webhook's
+``apply``. One row per call, found by the agent's ``conversation_id`` or the telephony
+``call_sid``: the personalization request knows only the call id, the post-call data
+both, an audio delivery only the conversation; whichever comes first creates the row and
+the others complete it (a row created by call id alone is folded into the one of its
+conversation).
+
+Joining the :class:`Call` row: a writer links it when the call row already exists (by
+``call_sid``, else by ``conversation_id``) and fills ``Call.conversation_id``. When the
+call row comes later, the readers join on read (:func:`analysis_for_call`) and save the
+link then. That keeps the telephony status path (``upsert_calls``, the hot path) exactly
+as cheap as before: it never looks at analyses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from gateway.calls.models import Call, CallAnalysis
+
+OUTCOMES = frozenset({"success", "failure", "unknown"})
+
+
+class TranscriptTurn(BaseModel):
+    """One turn of the conversation."""
+
+    role: str  # "agent" | "user"
+    message: str | None = None
+    offset_seconds: float | None = None  # from the start of the conversation
+
+
+@dataclass
+class AnalysisUpdate:
+    """What an agent provider says about a finished conversation. ``None`` (or empty)
+    means "not said": it never erases what an earlier delivery stored."""
+
+    conversation_id: str
+    call_sid: str | None = None
+    provider: str | None = None
+    team_id: int | None = None
+    agent_id: str | None = None
+    status: str | None = None
+    direction: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    transcript: list[TranscriptTurn] | None = None
+    summary: str | None = None
+    outcome: str | None = None  # success | failure | unknown (anything else: unknown)
+    evaluation: dict[str, Any] | None = None  # {id: {"result", "rationale", ...}}
+    data_collection: dict[str, Any] | None = None  # {id: {"value", "rationale", ...}}
+    duration_seconds: int | None = None
+    cost: float | None = None
+    language: str | None = None
+    dynamic_variables: dict[str, Any] | None = None
+    started_at: datetime | None = None
+
+
+@dataclass
+class Personalization:
+    """What the gateway answered when the agent asked, as the phone rang, whom it is
+    talking to: the lookup's result, which plugin answered, and what was sent."""
+
+    call_sid: str
+    at: datetime
+    team_id: int | None = None
+    agent_id: str | None = None
+    provider: str | None = None
+    from_number: str | None = None  # the caller
+    to_number: str | None = None  # the team's number that was called
+    contact: dict[str, Any] | None = None  # what lookup_contact returned (None: nobody)
+    answered_by: str | None = None  # the plugin whose lookup answered
+    dynamic_variables: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InitiationFailure:
+    """A call the agent could not start (busy, no answer, ...): ``failure_reason`` is
+    kept exactly as sent, including values nobody has seen yet."""
+
+    failure_reason: str
+    at: datetime
+    conversation_id: str | None = None
+    call_sid: str | None = None
+    provider: str | None = None
+    team_id: int | None = None
+    agent_id: str | None = None
+    direction: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    dynamic_variables: dict[str, Any] | None = None
+
+
+# --- writing ---------------------------------------------------------------------------
+
+_SKIP = {"conversation_id", "call_sid"}  # identity, handled by _locate
+
+
+async def upsert_analysis(update: AnalysisUpdate, *, using_db: Any, now: datetime) -> CallAnalysis:
+    """Store (or complete) the analysis of ``update.conversation_id``; applying the same
+    update again changes nothing. Links the call row if it exists."""
+    row = await _locate(update.conversation_id, update.call_sid, using_db)
+    changes = {
+        f.name: getattr(update, f.name)
+        for f in fields(update)
+        if f.name not in _SKIP and getattr(update, f.name) not in (None, {}, [])
+    }
+    if "transcript" in changes:
+        changes["transcript"] = [
+            TranscriptTurn.model_validate(t).model_dump(mode="json") for t in changes["transcript"]
+        ]
+    if "outcome" in changes and changes["outcome"] not in OUTCOMES:
+        changes["outcome"] = "unknown"
+    changes.setdefault("analyzed_at", row.analyzed_at or now)
+    return await _save(row, changes, update.call_sid, using_db)
+
+
+async def record_personalization(
+    record: Personalization, *, using_db: Any = None, now: datetime | None = None
+) -> CallAnalysis:
+    """Keep what the personalization answered, with the call it was for (it arrives
+    before the call, keyed by the call id only). The latest answer for a call wins.
+    Without ``using_db`` it commits its own transaction."""
+    if using_db is None:
+        async with in_transaction() as conn:
+            return await record_personalization(record, using_db=conn, now=now)
+    row = await _locate(None, record.call_sid, using_db)
+    personalization = {
+        "contact": record.contact,
+        "answered_by": record.answered_by,
+        "dynamic_variables": record.dynamic_variables,
+        "overrides": record.overrides,
+    }
+    changes: dict[str, Any] = {"personalization": personalization, "personalized_at": record.at}
+    for name in ("team_id", "agent_id", "provider", "from_number", "to_number"):
+        if getattr(record, name) is not None:
+            changes[name] = getattr(record, name)
+    if record.from_number or record.to_number:
+        changes.setdefault("direction", "inbound")
+    return await _save(row, changes, record.call_sid, using_db)
+
+
+async def record_initiation_failure(
+    failure: InitiationFailure, *, using_db: Any, now: datetime
+) -> CallAnalysis:
+    """Keep a call the agent could not start. Without any id the failure still gets its
+    own row (for reports); the event that carried it is what deduplicates."""
+    row = await _locate(failure.conversation_id, failure.call_sid, using_db)
+    changes: dict[str, Any] = {
+        "failure_reason": failure.failure_reason[:128],
+        "failed_at": failure.at,
+    }
+    for name in ("provider", "team_id", "agent_id", "direction", "from_number", "to_number"):
+        if getattr(failure, name) is not None:
+            changes[name] = getattr(failure, name)
+    if failure.dynamic_variables:
+        changes["dynamic_variables"] = failure.dynamic_variables
+    return await _save(row, changes, failure.call_sid, using_db)
+
+
+async def attach_audio(
+    conversation_id: str,
+    recording_id: int,
+    *,
+    using_db: Any,
+    provider: str | None = None,
+    team_id: int | None = None,
+    agent_id: str | None = None,
+) -> CallAnalysis:
+    """Link the stored audio of a conversation (a :class:`~gateway.calls.models.Recording`
+    row) to its analysis; the audio may come before or after the transcript."""
+    row = await _locate(conversation_id, None, using_db)
+    changes: dict[str, Any] = {"audio_id": recording_id}
+    for name, value in (("provider", provider), ("team_id", team_id), ("agent_id", agent_id)):
+        if value is not None and getattr(row, name) is None:
+            changes[name] = value
+    return await _save(row, changes, None, using_db)
+
+
+async def _locate(conversation_id: str | None, call_sid: str | None, conn: Any) -> CallAnalysis:
+    """The row of this conversation or call, created if new (locked on PostgreSQL)."""
+    if not conversation_id and not call_sid:
+        return await CallAnalysis.create(using_db=conn)
+    cond = Q(conversation_id=conversation_id) if conversation_id else Q(call_sid=call_sid)
+    if conversation_id and call_sid:
+        cond |= Q(call_sid=call_sid)
+    query = CallAnalysis.filter(cond).using_db(conn).order_by("id")
+    rows = await query.select_for_update()
+    if not rows:
+        fresh = CallAnalysis(conversation_id=conversation_id, call_sid=call_sid)
+        # A concurrent first delivery may win; either way the row exists afterwards.
+        await CallAnalysis.bulk_create([fresh], ignore_conflicts=True, using_db=conn)
+        rows = await query.select_for_update()
+    by_conv = next(
+        (r for r in rows if conversation_id and r.conversation_id == conversation_id), None
+    )
+    by_sid = next((r for r in rows if call_sid and r.call_sid == call_sid), None)
+    if by_conv is None:
+        assert by_sid is not None  # one of the two matched
+        if conversation_id and by_sid.conversation_id not in (None, conversation_id):
+            # A second conversation on one call: its own row, joined through the call.
+            return await CallAnalysis.create(conversation_id=conversation_id, using_db=conn)
+        if conversation_id and by_sid.conversation_id is None:
+            by_sid.conversation_id = conversation_id
+            await by_sid.save(update_fields=["conversation_id"], using_db=conn)
+        return by_sid
+    if by_sid is not None and by_sid.id != by_conv.id and by_sid.conversation_id is None:
+        await _fold(by_sid, into=by_conv, conn=conn)
+    if call_sid and by_conv.call_sid is None and (by_sid is None or by_sid.id != by_conv.id):
+        if by_sid is None or by_sid.conversation_id is None:
+            by_conv.call_sid = call_sid
+            await by_conv.save(update_fields=["call_sid"], using_db=conn)
+    return by_conv
+
+
+_FOLDED = (
+    "team_id",
+    "agent_id",
+    "provider",
+    "direction",
+    "from_number",
+    "to_number",
+    "personalization",
+    "personalized_at",
+    "failure_reason",
+    "failed_at",
+    "call_id",
+    "audio_id",
+)
+
+
+async def _fold(old: CallAnalysis, *, into: CallAnalysis, conn: Any) -> None:
+    """A row known only by its call id (personalization, say) joins the row of its
+    conversation: what only it knew is copied, then it is deleted (freeing the id)."""
+    changed = [n for n in _FOLDED if getattr(into, n) is None and getattr(old, n) is not None]
+    if not into.dynamic_variables and old.dynamic_variables:
+        changed.append("dynamic_variables")
+    for name in changed:
+        setattr(into, name, getattr(old, name))
+    await old.delete(using_db=conn)
+    if changed:
+        await into.save(update_fields=changed, using_db=conn)
+
+
+async def _save(
+    row: CallAnalysis, changes: dict[str, Any], call_sid: str | None, conn: Any
+) -> CallAnalysis:
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if row.call_id is None:  # type: ignore[attr-defined]
+        call = await _find_call(call_sid or row.call_sid, row.conversation_id, conn)
+        if call is not None:
+            await _link(row, call, conn)
+    await row.save(using_db=conn)
+    return row
+
+
+async def _find_call(call_sid: str | None, conversation_id: str | None, conn: Any) -> Call | None:
+    if call_sid:
+        call = await Call.filter(external_id=call_sid).using_db(conn).first()
+        if call is not None:
+            return call
+    if conversation_id:
+        return await Call.filter(conversation_id=conversation_id).using_db(conn).first()
+    return None
+
+
+async def _link(row: CallAnalysis, call: Call, conn: Any) -> None:
+    """Point the analysis at its call (and its team), and the call at its conversation."""
+    row.call_id = call.id  # type: ignore[attr-defined]
+    if row.team_id is None and call.team_id is not None:  # type: ignore[attr-defined]
+        row.team_id = call.team_id  # type: ignore[attr-defined]
+    if row.conversation_id and call.conversation_id is None:
+        await (
+            Call.filter(id=call.id, conversation_id=None)
+            .using_db(conn)
+            .update(conversation_id=row.conversation_id)
+        )
+        call.conversation_id = row.conversation_id
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _query(using_db: Any) -> Any:
+    return CallAnalysis.all().using_db(using_db)  # None: the default connection
+
+
+async def analysis_by_id(analysis_id: int, *, using_db: Any = None) -> CallAnalysis | None:
+    return await _query(using_db).filter(id=analysis_id).first()
+
+
+async def analysis_by_conversation(
+    conversation_id: str, *, using_db: Any = None
+) -> CallAnalysis | None:
+    return await _query(using_db).filter(conversation_id=conversation_id).first()
+
+
+async def analysis_by_call_sid(call_sid: str, *, using_db: Any = None) -> CallAnalysis | None:
+    return await _query(using_db).filter(call_sid=call_sid).first()
+
+
+async def analysis_for_call(call: Call | int, *, using_db: Any = None) -> CallAnalysis | None:
+    """The analysis of a call row: linked, or found by its call id or conversation id
+    (then linked now, so the next read is direct)."""
+    if isinstance(call, int):
+        found = await Call.filter(id=call).using_db(using_db).first()
+        if found is None:
+            return None
+        call = found
+    cond = Q(call_id=call.id) | Q(call_sid=call.external_id)
+    if call.conversation_id:
+        cond |= Q(conversation_id=call.conversation_id)
+    row = await _query(using_db).filter(cond).order_by("id").first()
+    if row is not None and row.call_id is None:  # type: ignore[attr-defined]
+        await _link(row, call, using_db)
+        await (
+            CallAnalysis.filter(id=row.id, call_id=None)
+            .using_db(using_db)
+            .update(call_id=call.id, team_id=row.team_id)  # type: ignore[attr-defined]
+        )
+    return row
+
+
+async def call_for_analysis(analysis: CallAnalysis, *, using_db: Any = None) -> Call | None:
+    """The call row of an analysis, linked or found by call id or conversation id."""
+    if analysis.call_id is not None:  # type: ignore[attr-defined]
+        call_id = analysis.call_id  # type: ignore[attr-defined]
+        return await Call.filter(id=call_id).using_db(using_db).first()
+    return await _find_call(analysis.call_sid, analysis.conversation_id, using_db)
+
+
+def turns(analysis: CallAnalysis) -> list[TranscriptTurn]:
+    """The transcript, typed."""
+    return [TranscriptTurn.model_validate(t) for t in analysis.transcript or []]
