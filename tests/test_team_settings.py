@@ -44,7 +44,7 @@ async def raw_rows() -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def test_defaults_and_schema_are_listed_for_members(make_app):
+async def test_hook_register_team_settings_defaults_and_schema_are_listed_for_members(make_app):
     app = await settings_app(make_app)
     team, _owner = await seed()
     headers = await member_headers(team, "member@example.com", "member")
