@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.identity.cli",
     "gateway.oauth.cli",
     "gateway.jobs.cli",
+    "gateway.scheduling.cli",
 )
 
 

@@ -20,6 +20,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--no-worker", action="store_true", help="do not run the job worker")
+    p.add_argument("--scheduler", action="store_true", help="run the cron ticker too")
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("migrate", help="apply database migrations")
@@ -72,6 +73,9 @@ def cmd_serve(args: argparse.Namespace, config: GatewayConfig) -> int:
     if args.no_worker:
         os.environ["GATEWAY_RUN_WORKER"] = "false"
         config.gateway.run_worker = False
+    if args.scheduler:
+        os.environ["GATEWAY_RUN_SCHEDULER"] = "true"
+        config.gateway.run_scheduler = True
     asyncio.run(_preflight(config))
     hc = Config()
     hc.bind = [f"{args.host}:{args.port}"]

@@ -34,6 +34,10 @@ CORE_APPS: dict[str, dict[str, Any]] = {
     },
     "jobs": {"models": ["gateway.jobs.models"], "migrations": "gateway.jobs.migrations"},
     "calls": {"models": ["gateway.calls.models"], "migrations": "gateway.calls.migrations"},
+    "scheduling": {
+        "models": ["gateway.scheduling.models"],
+        "migrations": "gateway.scheduling.migrations",
+    },
 }
 
 

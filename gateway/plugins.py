@@ -37,6 +37,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "gateway.webhooks.plugin",
     "gateway.jobs.plugin",
     "gateway.metrics",
+    "gateway.scheduling.plugin",
 )
 
 
