@@ -77,9 +77,11 @@ class Ticker:
                 raise
             except Exception:  # database blip: the next pass tries again
                 log.exception("scheduler ticker: pass failed")
+            # The wake-up time is fixed before the pass is announced: a clock moved
+            # right after the announcement then still wakes this sleep.
+            wake_at = self.next_wake(self.clock.now())
             self.passes += 1
             self._changed.set()
-            wake_at = self.next_wake(self.clock.now())
             sleeper = asyncio.ensure_future(self.clock.sleep_until(wake_at))
             stopper = asyncio.ensure_future(self._stop.wait())
             try:

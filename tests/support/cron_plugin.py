@@ -32,8 +32,15 @@ def append_line(path: str, line: str) -> None:
 class CronPlugin:
     """Register with ``make_app(extra_plugins=[("crontest", plugin)])``."""
 
-    def __init__(self, log: str | None = None, *, block_forever: bool = False) -> None:
+    def __init__(
+        self,
+        log: str | None = None,
+        *,
+        block_forever: bool = False,
+        tasks: tuple[str, ...] = ("nightly", "every-second"),
+    ) -> None:
         self.log = log
+        self.tasks = tasks
         self.block_forever = block_forever
         self.runs: list[TaskContext] = []
         self.gate: asyncio.Event | None = None  # the handler waits for it when set
@@ -63,7 +70,8 @@ class CronPlugin:
 
     @hookimpl
     def register_scheduled_tasks(self, config: Any) -> list[ScheduledTask]:
-        return [
+        tasks = [
             ScheduledTask("nightly", "0 3 * * *", self.nightly, "a nightly test task"),
             ScheduledTask("every-second", "* * * * * *", self.every_second, "every second"),
         ]
+        return [t for t in tasks if t.name in self.tasks]
