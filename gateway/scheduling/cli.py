@@ -69,6 +69,9 @@ async def _cron_list(config: GatewayConfig) -> int:
     from gateway.app import opened
 
     async with opened(config) as gw:
+        if await gw.db.pending_migrations():
+            print("gateway: migrations pending; run `gateway migrate`", file=sys.stderr)
+            return 1
         print(await cron_table(gw))
     return 0
 
