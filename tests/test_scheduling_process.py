@@ -70,7 +70,10 @@ async def test_a_run_whose_process_was_killed_fails_by_lease_expiry_and_is_retri
     log = str(tmp_path / "runs.log")
     plugin = CronPlugin(tasks=("nightly",))
     app = await make_app(
-        extra_plugins=[("crontest", plugin)], cron_secret=SECRET, cron_lease_seconds=60
+        plugins={"crontest": {}},
+        extra_plugins=[("crontest", plugin)],
+        cron_secret=SECRET,
+        cron_lease_seconds=60,
     )
     # `gateway cron run nightly` in another process, on the same (frozen) time.
     proc = await spawn(app, tmp_path, "run", log, clock.now().isoformat(), cron_lease_seconds=60)
@@ -95,6 +98,7 @@ async def test_two_scheduler_processes_and_a_pinger_run_each_window_once(make_ap
     app = await make_app(
         db="postgres",
         clock=Clock(),  # the processes run on the real clock: so does the pinger
+        plugins={"crontest": {}},
         extra_plugins=[("crontest", CronPlugin(log, tasks=("every-second",)))],
         cron_secret=SECRET,
     )

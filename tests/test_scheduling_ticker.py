@@ -22,7 +22,11 @@ def plugin() -> CronPlugin:
 
 async def start(make_app, plugin, **settings):
     app = await make_app(
-        extra_plugins=[("crontest", plugin)], cron_secret=SECRET, run_scheduler=True, **settings
+        plugins={"crontest": {}},  # no other plugin's tasks
+        extra_plugins=[("crontest", plugin)],
+        cron_secret=SECRET,
+        run_scheduler=True,
+        **settings,
     )
     return app, app.extensions[TICKER_KEY]
 
@@ -78,7 +82,9 @@ async def test_after_a_gap_the_ticker_catches_up_once_not_per_missed_window(
 async def test_a_window_pinged_first_is_not_run_again_by_a_ticker(make_app, plugin, clock):
     # The external pinger runs the window through one replica; another replica's ticker
     # starts afterwards (same database, same clock) and finds it done.
-    pinged = await make_app(extra_plugins=[("crontest", plugin)], cron_secret=SECRET)
+    pinged = await make_app(
+        plugins={"crontest": {}}, extra_plugins=[("crontest", plugin)], cron_secret=SECRET
+    )
     resp = await pinged.test_client().get("/api/cron/nightly", headers=bearer())
     assert (await resp.get_json())["status"] == "succeeded"
     app, ticker = await start(make_app, plugin)
