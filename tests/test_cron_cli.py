@@ -42,7 +42,8 @@ def test_cron_run_once_per_window_then_force_and_list(tmp_path: Path, capsys: An
     assert "already ran: cleanup-recordings: run 1" in out
 
     assert main(["--config", config, "cron", "run", "cleanup-recordings", "--force"]) == 0
-    assert "run 2 (window " in (out := capsys.readouterr().out) and "attempt 2): succeeded" in out
+    out = capsys.readouterr().out
+    assert "run 2 (window " in out and "attempt 2): succeeded" in out
 
     assert main(["--config", config, "cron", "list"]) == 0
     assert capsys.readouterr().out.splitlines()[1].endswith("succeeded (run 2)")
