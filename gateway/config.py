@@ -95,6 +95,7 @@ class GatewaySettings(BaseModel):
     run_scheduler: bool = Field(default=False, description="Run the cron ticker in-process.")
     scheduler_poll_seconds: float = Field(default=60, gt=0)
     cron_wait_seconds: float = Field(default=10, ge=0)
+    cron_early_seconds: float = Field(default=60, ge=0)
     cron_lease_seconds: float = Field(default=300, gt=0)
     cron_max_attempts: int = Field(default=3, ge=1)
     cron_shutdown_grace_seconds: float = Field(default=10, ge=0)

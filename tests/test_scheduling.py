@@ -100,7 +100,7 @@ async def test_a_window_runs_once_then_already_ran_and_force_runs_it_again(make_
             "window_start": "2026-01-01T03:00:00+00:00",
             "outcome": "succeeded",
         }
-    clock.set(at("2026-01-02 02:59:59"))  # still the same window
+    clock.set(at("2026-01-02 02:58:00"))  # still the same window
     assert (await (await client.get(NIGHTLY, headers=bearer())).get_json())["status"] == (
         "already_ran"
     )
@@ -122,6 +122,19 @@ async def test_a_window_runs_once_then_already_ran_and_force_runs_it_again(make_
     resp = await client.get(NIGHTLY + "?force=perhaps", headers=bearer())
     assert resp.status_code == 400 and (await resp.get_json())["code"] == "VALIDATION_ERROR"
     assert len(plugin.runs) == 3
+
+
+async def test_a_ping_slightly_early_counts_for_the_coming_window(make_app, plugin, clock):
+    # Pinger clocks and schedulers are not exact: a ping a few seconds before 03:00
+    # must run today's window, not meet yesterday's as already ran.
+    clock.set(at("2026-01-01 02:59:30"))
+    app = await start(make_app, plugin, cron_early_seconds=60)
+    client = app.test_client()
+    body = await (await client.get(NIGHTLY, headers=bearer())).get_json()
+    assert (body["status"], body["window_start"]) == ("succeeded", "2026-01-01T03:00:00+00:00")
+    clock.set(at("2026-01-02 02:58:59"))  # more than a minute early: still the last window
+    body = await (await client.get(NIGHTLY, headers=bearer())).get_json()
+    assert (body["status"], body["window_start"]) == ("already_ran", "2026-01-01T03:00:00+00:00")
 
 
 async def test_a_failed_run_is_500_and_the_next_ping_retries_it_up_to_max_attempts(

@@ -65,7 +65,9 @@ async def ping(name: str) -> Any:
     if name not in runner.tasks:
         raise NotFound("No scheduled task with this name")
     forced = _flag("force")
-    claim = await runner.trigger(name, trigger="http", forced=forced)
+    claim = await runner.trigger(
+        name, trigger="http", forced=forced, early_seconds=runner.settings.cron_early_seconds
+    )
     run = claim.run
     if not claim.claimed:
         if forced:  # only a run in progress stops a forced one

@@ -73,16 +73,19 @@ class Runner:
 
     # -- starting a run ------------------------------------------------------------
 
-    async def trigger(self, name: str, *, trigger: str, forced: bool = False) -> runs.Claim:
+    async def trigger(
+        self, name: str, *, trigger: str, forced: bool = False, early_seconds: float = 0
+    ) -> runs.Claim:
         """Claim the current window of task ``name`` and, if claimed, start the run in
         the background (:meth:`wait` for it). Otherwise the claim says which run holds
         or settled the window.
 
+        :param early_seconds: see :meth:`CronSchedule.window_at` (HTTP pings).
         :raises KeyError: no task has this name.
         """
         task = self.tasks[name]
         now = self.gw.clock.now()
-        window = task.cron.window_at(now)
+        window = task.cron.window_at(now, early_seconds)
         claim = await runs.claim(
             name,
             window,

@@ -33,13 +33,23 @@ class CronSchedule:
     def _iter(self, start: datetime) -> croniter:
         return croniter(self.expression, start.astimezone(UTC))
 
-    def window_at(self, now: datetime) -> datetime:
-        """The start of the window containing ``now``: the latest fire time <= now."""
+    def window_at(self, now: datetime, early_seconds: float = 0) -> datetime:
+        """The start of the window containing ``now``: the latest fire time <= now.
+
+        :param early_seconds: a fire time at most this far ahead (and at most a tenth
+            of the period) counts as reached already, for a pinger that fires early.
+        """
         # croniter's get_prev is strictly before its start, so a "now" that is exactly
         # a fire time is checked by stepping forward once.
         previous: datetime = self._iter(now).get_prev(datetime)
         following: datetime = self._iter(previous).get_next(datetime)
-        return following if following <= now else previous
+        if following <= now:
+            return following
+        ahead = (following - now).total_seconds()
+        period = (following - previous).total_seconds()
+        if early_seconds > 0 and ahead <= min(early_seconds, period / 10):
+            return following
+        return previous
 
     def next_after(self, when: datetime) -> datetime:
         """The first fire time strictly after ``when``."""
