@@ -210,3 +210,41 @@ def test_the_password_never_shows_in_the_config_view(tmp_path, monkeypatch):
     config = load_config(data={"gateway": {"data_dir": str(tmp_path), "mail": mail}}, environ={})
     assert config.gateway.mail.password.get_secret_value() == "hunter2-smtp-password"
     assert "hunter2" not in str(config.redacted())
+
+
+class MailingTask:
+    """A scheduled task that mails, as the report tasks will."""
+
+    from gateway import hookimpl
+
+    @hookimpl
+    def register_scheduled_tasks(self, config):
+        from gateway.scheduling import ScheduledTask
+
+        async def report(ctx):
+            msg = Message(to=["team@example.com"], subject=ctx.window_key, text="report")
+            sent = await send_mail(ctx.app, msg)
+            return {"sent": len(sent.accepted)}
+
+        return [ScheduledTask("mail-report", "0 18 * * *", report)]
+
+
+async def test_a_task_that_mails_is_skipped_when_mail_is_not_configured(make_app):
+    from tests.support.cron_plugin import SECRET, bearer
+
+    async def ping(query="", **gateway):
+        app = await make_app(
+            plugins={"mailer": {}},
+            extra_plugins=[("mailer", MailingTask())],
+            cron_secret=SECRET,
+            **gateway,
+        )
+        resp = await app.test_client().get("/api/cron/mail-report" + query, headers=bearer())
+        return await resp.get_json()
+
+    body = await ping()
+    assert (body["status"], body["detail"]) == ("skipped", "mail not configured")
+    with SmtpServer() as server:  # skipped windows are not retried: force this one
+        body = await ping("?force=true", mail=mail_settings(server.port))
+    assert body["status"] == "succeeded" and body["figures"] == {"sent": 1}
+    assert server.sink.mails[0]["Subject"] == "mail-report@2025-12-31T18:00:00+00:00"
