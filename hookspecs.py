@@ -150,15 +150,27 @@ def register_team_settings(config: GatewayConfig) -> Any:
 def register_scheduled_tasks(config: GatewayConfig) -> Any:
     """Describe periodic tasks.
 
-    Called once while the app is created; names must be unique across plugins. The
-    scheduling subsystem serves each task at ``/api/cron/<name>`` (GET and POST, guarded by
-    the cron secret) and from its ticker, running each schedule window once. Until that
-    subsystem lands, registered tasks are validated and listed by ``gateway plugins``.
+    Called once while the app is created; must return data, not a coroutine. The core
+    validates every task before the app serves (a bad name or cron expression stops
+    startup with one line naming the plugin), serves each at ``/api/cron/<name>`` (GET
+    and POST, ``Authorization: Bearer <cron_secret>``), fires it from the built-in
+    ticker (``run_scheduler``), and runs each schedule window once across pingers,
+    tickers and replicas; a failed window may be retried, ``?force=true`` runs it again.
 
     :param config: the loaded gateway configuration.
-    :return: a list of :class:`gateway.scheduling.ScheduledTask` (or ``None``). Results
-        are concatenated; a task name used twice, or anything that is not a
+    :return: a list of :class:`gateway.scheduling.ScheduledTask` (``name``,
+        ``schedule`` as a UTC cron expression, ``handler``, ``description``), or
+        ``None``. Results are concatenated; a task name used twice, or anything that is not a
         ``ScheduledTask``, stops startup naming the plugin.
+
+    The handler is ``async (ctx: gateway.scheduling.TaskContext) -> Mapping | None``:
+    ``ctx`` carries the window (``window_start``, ``window_end``,
+    ``previous_window_start``), ``run_id``, ``attempt``, ``forced``, ``trigger``,
+    ``app``, ``config``, ``clock`` and ``http``. The returned mapping of figures
+    (counts, bytes) is stored on the run. Raise :class:`gateway.scheduling.TaskSkipped`
+    for "nothing could be done" (recorded as skipped, not retried); any other exception
+    records a failure. Handlers must be idempotent: a run whose process died is run
+    again.
     """
 
 

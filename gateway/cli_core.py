@@ -40,6 +40,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not run the job worker in the server process(es) (run `gateway worker`)",
     )
+    p.add_argument(
+        "--scheduler",
+        action="store_true",
+        help="also run the cron ticker in the server process(es) (or run `gateway scheduler`)",
+    )
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("migrate", help="apply database migrations")

@@ -72,6 +72,9 @@ def serve(args: argparse.Namespace, config: GatewayConfig) -> int:
         if args.no_worker:
             os.environ["GATEWAY_RUN_WORKER"] = "false"
             config.gateway.run_worker = False
+        if getattr(args, "scheduler", False):
+            os.environ["GATEWAY_RUN_SCHEDULER"] = "true"
+            config.gateway.run_scheduler = True
         asyncio.run(_preflight(config))
         os.environ[SHOWN_WARNINGS_ENV] = json.dumps(config.warnings)
     except BaseException:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from gateway.errors import StartupError
@@ -27,6 +27,40 @@ M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_CONFIG_NAME = "plugins.toml"
 ENV_PREFIX = "GATEWAY_"
+
+
+class MailSettings(BaseModel):
+    """The ``[gateway.mail]`` table: the SMTP server outgoing mail goes through. No
+    ``host`` means mail is not configured (senders get a clear "not configured")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = None
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str | None = None
+    timeout_seconds: float = Field(default=30, gt=0)
+    ca_file: Path | None = Field(
+        default=None, description="PEM bundle to trust instead of the system's (private CA)."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> MailSettings:
+        if self.host and not self.from_address:
+            raise ValueError("from_address is required when host is set")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+    @property
+    def resolved_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
 
 
 class GatewaySettings(BaseModel):
@@ -55,6 +89,16 @@ class GatewaySettings(BaseModel):
     job_poll_seconds: float = Field(default=1.0, gt=0)
     job_concurrency: int = Field(default=4, ge=1)
     job_shutdown_grace_seconds: float = Field(default=10, ge=0)
+    # Scheduled tasks (gateway.scheduling): the in-process ticker, how long a cron ping
+    # waits for its run, the run lease, retries of a failed window.
+    run_scheduler: bool = Field(default=False, description="Run the cron ticker in-process.")
+    scheduler_poll_seconds: float = Field(default=60, gt=0)
+    cron_wait_seconds: float = Field(default=10, ge=0)
+    cron_early_seconds: float = Field(default=60, ge=0)
+    cron_lease_seconds: float = Field(default=300, gt=0)
+    cron_max_attempts: int = Field(default=3, ge=1)
+    cron_shutdown_grace_seconds: float = Field(default=10, ge=0)
+    mail: MailSettings = Field(default_factory=MailSettings)
     auto_migrate: bool | None = Field(
         default=None, description="Apply migrations on serve; default: only on SQLite."
     )
@@ -310,6 +354,8 @@ def load_config(
     _teach_redactor(settings)
     if not settings.data_dir.is_absolute():
         settings.data_dir = (base_dir / settings.data_dir).resolve()
+    if settings.mail.ca_file is not None and not settings.mail.ca_file.is_absolute():
+        settings.mail.ca_file = (base_dir / settings.mail.ca_file).resolve()
     plugin_tables = data.get("plugins", {})
     if not isinstance(plugin_tables, dict) or not all(
         isinstance(v, dict) for v in plugin_tables.values()

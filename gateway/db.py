@@ -38,6 +38,10 @@ CORE_APPS: dict[str, dict[str, Any]] = {
         "models": ["gateway.team_settings.models"],
         "migrations": "gateway.team_settings.migrations",
     },
+    "scheduling": {
+        "models": ["gateway.scheduling.models"],
+        "migrations": "gateway.scheduling.migrations",
+    },
 }
 
 

@@ -121,6 +121,7 @@ async def make_app(
     """Build and start apps; all are stopped (and PostgreSQL emptied) after the test."""
     started: list[Any] = []
     pg_urls: set[str] = set()
+    frozen = clock  # the test's FrozenClock, unless a test passes its own clock
 
     async def factory(
         *,
@@ -128,6 +129,7 @@ async def make_app(
         plugins: dict[str, dict[str, Any]] | None = None,
         extra_plugins: list[tuple[str, object]] | None = None,
         start: bool = True,
+        clock: Any = None,
         **gateway: Any,
     ) -> Any:
         explicit_url = gateway.pop("database_url", None)
@@ -139,6 +141,7 @@ async def make_app(
             "database_url": url,
             "auto_migrate": True,
             "run_worker": False,
+            "run_scheduler": False,
             "public_url": "https://gateway.test",
             **gateway,
         }
@@ -146,7 +149,7 @@ async def make_app(
         if plugins is not None:
             data["plugins"] = plugins
         config = load_config(data=data, environ={})
-        app = create_app(config, extra_plugins=extra_plugins or [], clock=clock)
+        app = create_app(config, extra_plugins=extra_plugins or [], clock=clock or frozen)
         if start:
             test_app = app.test_app()
             await test_app.startup()

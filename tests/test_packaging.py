@@ -36,5 +36,5 @@ def test_wheel_contents(tmp_path):
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "gateway = gateway.cli:main" in text
     for plugin in ("admin", "twilio_voice", "elevenlabs", "google_calendar", "hubspot",
-                   "salesforce", "microsoft_teams", "jwt_auth"):  # fmt: skip
+                   "salesforce", "microsoft_teams", "jwt_auth", "cron"):  # fmt: skip
         assert f"{plugin} = plugins." in text

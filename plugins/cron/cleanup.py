@@ -1,0 +1,104 @@
+"""``cleanup-recordings``: delete stored recordings whose retention ended.
+
+Rows are read in id order, one batch at a time (``cleanup_batch_size``), so memory stays
+flat for any number of expired recordings. Each batch: delete the blobs (a few at a
+time), then mark the rows whose blob is gone ``expired`` in one statement. A blob that
+cannot be deleted is counted and left ``stored``: the next run tries it again. Running
+twice changes nothing the second time (a blob already gone counts as deleted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from gateway.calls.models import Recording
+from gateway.scheduling import TaskContext
+from gateway.storage import BlobStorage, recording_storage
+from plugins.cron.settings import CronSettings
+
+log = logging.getLogger("plugins.cron")
+
+TASK = "cleanup-recordings"
+SCHEDULE = "0 3 * * *"  # daily 03:00 UTC
+# The event the provider-side copy will be deleted through (see announce_expired).
+EXPIRED_EVENT = "voice.recording.expired"
+
+
+class CleanupRecordings:
+    """The task's handler, bound to the plugin's settings."""
+
+    def __init__(self, settings: CronSettings) -> None:
+        self.settings = settings
+
+    async def __call__(self, ctx: TaskContext) -> dict[str, Any]:
+        store = recording_storage(ctx.app)
+        now = ctx.clock.now()
+        figures = {"expired": 0, "bytes_freed": 0, "already_gone": 0, "failed": 0, "batches": 0}
+        last_id = 0
+        while True:
+            batch = (
+                await Recording.filter(status="stored", expires_at__lte=now, id__gt=last_id)
+                .order_by("id")
+                .limit(self.settings.cleanup_batch_size)
+                .values("id", "external_id", "account_id", "team_id", "storage_key", "size_bytes")
+            )
+            if not batch:
+                break
+            last_id = batch[-1]["id"]
+            figures["batches"] += 1
+            outcomes = await self._delete_all(store, batch)
+            gone = [
+                row for row, outcome in zip(batch, outcomes, strict=True) if outcome != "failed"
+            ]
+            for row, outcome in zip(batch, outcomes, strict=True):
+                if outcome == "deleted":
+                    figures["bytes_freed"] += row["size_bytes"] or 0
+                else:
+                    figures[outcome] += 1
+            if gone:
+                ids = [row["id"] for row in gone]
+                # status="stored" again: a row changed since it was read is left alone.
+                figures["expired"] += await Recording.filter(id__in=ids, status="stored").update(
+                    status="expired", updated_at=now
+                )
+                await announce_expired(ctx, gone)
+        if figures["failed"]:
+            log.warning(
+                "%s: %d recording(s) could not be deleted; retried next run",
+                TASK,
+                figures["failed"],
+            )
+        return figures
+
+    async def _delete_all(self, store: BlobStorage, batch: list[dict[str, Any]]) -> list[str]:
+        slots = asyncio.Semaphore(self.settings.cleanup_concurrency)
+
+        async def one(row: dict[str, Any]) -> str:
+            if not row["storage_key"]:
+                return "already_gone"
+            async with slots:
+                try:
+                    existed = await store.delete(row["storage_key"])
+                except Exception as exc:  # one bad file must not stop the others
+                    log.warning(
+                        "%s: recording %s not deleted (%s)", TASK, row["id"], type(exc).__name__
+                    )
+                    return "failed"
+            return "deleted" if existed else "already_gone"
+
+        return list(await asyncio.gather(*(one(row) for row in batch)))
+
+
+async def announce_expired(ctx: TaskContext, rows: list[dict[str, Any]]) -> None:
+    """The seam for deleting the telephony provider's own copy of each recording.
+
+    The gateway's copy is gone once this is called. The provider's copy is deleted by
+    the telephony plugin, not here (this plugin names no provider): once the core can
+    emit events from code, this emits one :data:`EXPIRED_EVENT` per recording (payload:
+    recording ``id``, ``external_id``, ``account_id``, ``team_id``; dedup key
+    ``"<external_id>:expired"``) and that plugin subscribes to it. Until then it only
+    logs, and the provider's own retention applies.
+    """
+    log.info("%s: %d recording(s) expired (provider copies: not requested)", TASK, len(rows))
