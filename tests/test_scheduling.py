@@ -311,7 +311,7 @@ async def _noop(ctx):
         ),
         (ScheduledTask("Bad Name", "0 3 * * *", _noop), "scheduled task name 'Bad Name'"),
         (ScheduledTask("runs", "0 3 * * *", _noop), "scheduled task name 'runs'"),
-        ({"name": "dict"}, "must return gateway.scheduling.ScheduledTask objects, not dict"),
+        ({"name": "dict"}, "must return a list of gateway.scheduling.ScheduledTask"),
     ],
 )
 def test_a_bad_task_stops_startup_with_one_line_naming_the_plugin(tmp_path, item, message):
@@ -319,7 +319,7 @@ def test_a_bad_task_stops_startup_with_one_line_naming_the_plugin(tmp_path, item
         from types import SimpleNamespace
 
         item = SimpleNamespace(name="dict")
-        message = "must return gateway.scheduling.ScheduledTask objects, not SimpleNamespace"
+        message += ", not a list containing SimpleNamespace"
     config = load_config(data={"gateway": {"data_dir": str(tmp_path)}}, environ={})
     with pytest.raises(StartupError) as err:
         create_app(config, extra_plugins=[("badcron", BadTasks(item))])
