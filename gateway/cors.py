@@ -22,11 +22,18 @@ PREFLIGHT_MAX_AGE = "600"
 
 
 def normalize_origin(value: str) -> str | None:
-    """``scheme://host[:port]`` in lower case, default ports dropped; None if not one."""
-    parts = urlsplit(value.strip())
+    """``scheme://host[:port]`` in lower case, default ports dropped; None if not one.
+
+    Total: it runs on a header any client writes, from a hook that runs after the view
+    (a raise there would turn a stored write into a 500), so every malformed value, a
+    bad port or IPv6 literal included, is simply "not an origin"."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port  # raises ValueError for "x:abc", "x:99999", "[::1"
+    except ValueError:
+        return None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return None
-    port = parts.port
     default = {"http": 80, "https": 443}[parts.scheme]
     host = parts.hostname.lower()
     if ":" in host:

@@ -55,7 +55,12 @@ def check_return_to(gw: Gateway, value: str | None) -> str | None:
         return None
     if len(value) > 2000 or any(ord(c) < 0x21 or c == "\\" for c in value):
         raise ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
-    parts = urlsplit(value)
+    refused = ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a malformed port)
+    except ValueError:
+        raise refused from None
     if not parts.scheme and not parts.netloc:
         if value.startswith("/") and not value.startswith("//"):
             return value
@@ -65,7 +70,7 @@ def check_return_to(gw: Gateway, value: str | None) -> str | None:
         allowed |= {o.rstrip("/").lower() for o in gw.config.gateway.cors_origins}
         if origin in allowed and "@" not in parts.netloc:
             return value
-    raise ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
+    raise refused
 
 
 def with_query(url: str, params: Mapping[str, str]) -> str:
