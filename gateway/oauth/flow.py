@@ -53,9 +53,9 @@ def check_return_to(gw: Gateway, value: str | None) -> str | None:
     so the callback can never be used as an open redirect."""
     if value is None or value == "":
         return None
-    if len(value) > 2000 or any(ord(c) < 0x21 or c == "\\" for c in value):
-        raise ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
     refused = ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
+    if len(value) > 2000 or any(ord(c) < 0x21 or c == "\\" for c in value):
+        raise refused
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (raises ValueError for a malformed port)
