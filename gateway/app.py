@@ -13,7 +13,7 @@ import pluggy
 from quart import Blueprint, Quart, current_app
 
 from gateway import db as dbmod
-from gateway import responses
+from gateway import inputs, responses
 from gateway.clock import Clock
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import StartupError
@@ -121,6 +121,7 @@ def create_app(
     for hook_name, kind in REGISTRIES.items():
         gw.registries[hook_name] = collect_registry(pm, hook_name, kind, config=config)
     responses.install(app)
+    inputs.install(app)
     _register_blueprints(app, gw)
 
     @app.before_serving

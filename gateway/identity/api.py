@@ -95,7 +95,7 @@ async def add_member(team_id: str) -> tuple[dict[str, Any], int]:
 @team_role_required(*ADMIN_ROLES)
 async def change_member(team_id: str, user_id: str) -> dict[str, Any]:
     body = await v.json_body()
-    uid = v.object_id(user_id, "user_id")
+    uid = v.object_id(user_id, "user_id", User)
     role = v.role(body.get("role"))
     await _check_may_touch(uid, role)
     membership = await service.change_member(g.team, uid, role)
@@ -106,7 +106,7 @@ async def change_member(team_id: str, user_id: str) -> dict[str, Any]:
 @bp.delete("/<team_id>/members/<user_id>")
 @team_role_required(*ADMIN_ROLES)
 async def remove_member(team_id: str, user_id: str) -> tuple[str, int]:
-    uid = v.object_id(user_id, "user_id")
+    uid = v.object_id(user_id, "user_id", User)
     await _check_may_touch(uid, None)
     await service.change_member(g.team, uid, None)
     return "", 204

@@ -6,7 +6,7 @@ from typing import Any
 
 from quart import Blueprint, Response, g, jsonify, redirect, request
 
-from gateway import ratelimit
+from gateway import inputs, ratelimit
 from gateway.auth import current_principal, team_role_required
 from gateway.errors import GatewayError
 from gateway.oauth import common, flow, revoke
@@ -14,6 +14,7 @@ from gateway.oauth import common, flow, revoke
 bp = Blueprint("oauth", __name__)
 
 LIMIT = "120/minute"  # per user, shared by connect, disconnect and status
+MAX_ARG = 2000  # the longest stored one, return_to
 
 
 async def _limit() -> None:
@@ -23,12 +24,14 @@ async def _limit() -> None:
 
 
 async def _args() -> dict[str, str]:
-    """Query args, plus a JSON body's string fields on POST (the body wins)."""
+    """Query args, plus a JSON body's string fields on POST (the body wins). They are
+    kept with the state (options, return path), so each must fit a stored text."""
     args = dict(request.args)
     if request.method == "POST":
-        body = await request.get_json(silent=True)
-        if isinstance(body, dict):
-            args.update({k: v for k, v in body.items() if isinstance(v, str)})
+        body = await inputs.json_body(optional=True)
+        args.update({k: v for k, v in body.items() if isinstance(v, str)})
+    for name, value in args.items():
+        inputs.check_text(value, name, MAX_ARG)
     return args
 
 
