@@ -7,13 +7,16 @@ only happen through those committed migrations (``gateway migrate``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import TransactionContextPooled
 from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.connection import get_connections
 from tortoise.migrations.executor import MigrationExecutor
 
 from gateway.config import GatewayConfig
@@ -62,6 +65,53 @@ def tortoise_config(url: str, plugin_apps: dict[str, dict[str, Any]] | None = No
     }
 
 
+class _WithoutTraceback(logging.Filter):
+    """asyncpg's pool logs a full traceback each time it fails to reconnect in the
+    background (with its own backoff, 1 s to 60 s): during an outage that is the same
+    "connection refused" again and again. One line each, with the error's type."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()} ({type(record.exc_info[1]).__name__})"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
+_POOL_FILTER = _WithoutTraceback()
+
+
+def _give_back_on_failed_begin() -> None:
+    """Tortoise (1.1.9) takes a pooled connection for a transaction, then sends BEGIN
+    before anything would give the connection back: when BEGIN fails (the database has
+    just gone away and the connection is dead) the connection is lost to the pool for
+    good, and after pool-size such failures every query waits forever, even once the
+    database is back (tests/test_database_down.py). Give it back, then re-raise."""
+    original = TransactionContextPooled.__aenter__
+    if getattr(original, "gateway_fixed", False):
+        return
+
+    async def __aenter__(self: TransactionContextPooled) -> Any:
+        try:
+            return await original(self)
+        except BaseException:
+            client = self.client
+            pool = client._parent._pool
+            if client._connection is not None and pool is not None:
+                with contextlib.suppress(Exception):
+                    await pool.release(client._connection)
+                client._connection = None
+            token = getattr(self, "token", None)
+            if token is not None:
+                get_connections().reset(token)
+            raise
+
+    __aenter__.gateway_fixed = True  # type: ignore[attr-defined]
+    TransactionContextPooled.__aenter__ = __aenter__  # type: ignore[method-assign]
+
+
+_give_back_on_failed_begin()
+
+
 def plugin_apps(pm: Any, config: GatewayConfig) -> dict[str, dict[str, Any]]:
     """Tortoise apps contributed by plugins through ``register_models``."""
     from gateway.plugins import call_each_sync
@@ -102,6 +152,8 @@ class Database:
                 from pathlib import Path
 
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            logging.getLogger("asyncpg.pool").addFilter(_POOL_FILTER)  # idempotent
         await Tortoise.init(config=self.config, _enable_global_fallback=True)
         cls._refs, cls._config = 1, self.config
 

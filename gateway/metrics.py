@@ -26,7 +26,7 @@ from hookspecs import hookimpl
 
 bp = Blueprint("metrics", __name__)
 
-WEBHOOK_OUTCOMES = ("received", "duplicate", "unauthorized", "too_large", "failed")
+WEBHOOK_OUTCOMES = ("received", "duplicate", "unauthorized", "too_large", "invalid", "failed")
 
 
 class _Snapshot:

@@ -10,18 +10,17 @@ the sender retries, and the rolled-back transaction leaves nothing half-done.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import Counter
 from typing import Any
 from urllib.parse import unquote_plus
 
 from quart import Request, Response, current_app, jsonify, request
-from tortoise.exceptions import BaseORMException
 from werkzeug.datastructures import MultiDict
 
-from gateway.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized
+from gateway.errors import GatewayError, PayloadTooLarge, Unauthorized, ValidationError
 from gateway.jobs.worker import notify
 from gateway.plugins import await_me_maybe
+from gateway.webhooks.checks import check_events, failure_answer
 from gateway.webhooks.group_commit import GroupCommit
 from gateway.webhooks.source import WebhookRequest, WebhookSource
 from gateway.webhooks.store import Delivery, store_batch
@@ -30,21 +29,11 @@ log = logging.getLogger("gateway.webhooks")
 
 STATS_KEY = "gateway_webhook_stats"
 GROUP_KEY = "gateway_webhook_group_commit"
-# Errors that mean "the database could not do it now", answered 503 so senders retry.
-try:  # asyncpg is optional (SQLite-only installs)
-    from asyncpg import PostgresError as _PgError
-except ImportError:  # pragma: no cover
-    _PgError = sqlite3.Error
-DB_ERRORS: tuple[type[BaseException], ...] = (
-    BaseORMException,
-    sqlite3.Error,
-    _PgError,
-    OSError,
-)
 
 
 def stats(app: Any = None) -> dict[str, Counter[str]]:
-    """Per-source counters: received, duplicate, unauthorized, too_large, failed."""
+    """Per-source counters: received, duplicate, unauthorized, too_large, invalid,
+    failed."""
     return (app or current_app).extensions.setdefault(STATS_KEY, {})
 
 
@@ -132,20 +121,17 @@ async def handle(source: WebhookSource) -> Response:
         raise
     req = build_request(http, body, source, gw)
     try:
-        ok = await await_me_maybe(source.verify(req))
-    except Unauthorized:
-        ok = False
-    if not ok:
-        _count(source, "unauthorized")
-        log.warning("webhook %s: invalid signature, refused", source.name)
-        raise Unauthorized("Invalid signature")
-    events = list(await await_me_maybe(source.parse(req)) or [])
-    try:
-        stored = await group_commit(app).submit(Delivery(source, events))
-    except DB_ERRORS as exc:
-        _count(source, "failed")
-        log.error("webhook %s: not stored (%s); answering 503", source.name, type(exc).__name__)
-        raise ServiceUnavailable("Could not store the event; retry later") from None
+        events, stored = await _verify_parse_store(app, source, req)
+    except GatewayError:
+        raise
+    except Exception as exc:
+        # One place for every database failure on the way (verify and parse may query
+        # too, e.g. to find a call's team), whichever step met it.
+        answer = failure_answer(app, source.name, exc)
+        if answer is None:
+            raise
+        _count(source, answer[0], app)
+        raise answer[1] from None
     _count(source, "received", app)
     if stored.new < len(events):
         _count(source, "duplicate", app)
@@ -156,3 +142,21 @@ async def handle(source: WebhookSource) -> Response:
         return await await_me_maybe(source.respond(req, events, stored.teams))
     # The same answer for a duplicate: the sender only needs to know it may stop.
     return jsonify({"received": len(events)})
+
+
+async def _verify_parse_store(app: Any, source: WebhookSource, req: WebhookRequest) -> Any:
+    try:
+        ok = await await_me_maybe(source.verify(req))
+    except Unauthorized:
+        ok = False
+    if not ok:
+        _count(source, "unauthorized", app)
+        log.warning("webhook %s: invalid signature, refused", source.name)
+        raise Unauthorized("Invalid signature")
+    try:
+        events = list(await await_me_maybe(source.parse(req)) or [])
+        check_events(events)
+    except ValidationError:
+        _count(source, "invalid", app)
+        raise
+    return events, await group_commit(app).submit(Delivery(source, events))
