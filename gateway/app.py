@@ -115,6 +115,10 @@ def create_app(
     )
     app = Quart("gateway")
     app.config["MAX_CONTENT_LENGTH"] = config.gateway.max_body_bytes
+    # Quart's default (60 s) is also how long the asyncio worker keeps a body alive after
+    # the response (docs/operations.md): short for the small JSON/form bodies read this
+    # way. Webhook bodies are read by the ingestion engine under their source's deadline.
+    app.config["BODY_TIMEOUT"] = config.gateway.body_timeout_seconds
     app.config["JSON_SORT_KEYS"] = False
     gw = Gateway(config=config, pm=pm, clock=clock or Clock(), secrets=secrets, db=database)
     app.extensions["gateway"] = gw

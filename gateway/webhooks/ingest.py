@@ -9,6 +9,7 @@ the sender retries, and the rolled-back transaction leaves nothing half-done.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from typing import Any
@@ -17,7 +18,13 @@ from urllib.parse import unquote_plus
 from quart import Request, Response, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from gateway.errors import GatewayError, PayloadTooLarge, Unauthorized, ValidationError
+from gateway.errors import (
+    GatewayError,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+    ValidationError,
+)
 from gateway.jobs.worker import notify
 from gateway.plugins import await_me_maybe
 from gateway.webhooks.checks import check_events, failure_answer
@@ -32,8 +39,8 @@ GROUP_KEY = "gateway_webhook_group_commit"
 
 
 def stats(app: Any = None) -> dict[str, Counter[str]]:
-    """Per-source counters: received, duplicate, unauthorized, too_large, invalid,
-    failed."""
+    """Per-source counters: received, duplicate, unauthorized, too_large, timed_out,
+    invalid, failed."""
     return (app or current_app).extensions.setdefault(STATS_KEY, {})
 
 
@@ -45,17 +52,23 @@ def _count(source: WebhookSource, what: str, app: Any = None) -> None:
     per_source[what] += 1
 
 
-async def read_body(req: Request, limit: int) -> bytes:
+async def read_body(req: Request, limit: int, deadline_seconds: float | None = None) -> bytes:
     """The body, refused with 413 from Content-Length before reading, or as soon as a
-    chunked body passes ``limit`` (only ``limit`` bytes are ever held)."""
+    chunked body passes ``limit`` (only ``limit`` bytes are ever held); 408 when it has
+    not all arrived within ``deadline_seconds`` (Quart's ``BODY_TIMEOUT`` does not apply:
+    the body is read here, not through ``get_data``)."""
     if req.content_length is not None and req.content_length > limit:
         raise PayloadTooLarge()
     body = req.body  # Quart's limit for this request is at least ``limit`` (see plugin)
     data = bytearray()
-    async for chunk in body:
-        data.extend(chunk)
-        if len(data) > limit:
-            raise PayloadTooLarge()
+    try:
+        async with asyncio.timeout(deadline_seconds):
+            async for chunk in body:
+                data.extend(chunk)
+                if len(data) > limit:
+                    raise PayloadTooLarge()
+    except TimeoutError:
+        raise RequestTimeout() from None
     return bytes(data)
 
 
@@ -115,9 +128,12 @@ async def handle(source: WebhookSource) -> Response:
     app, http = current_app._get_current_object(), request._get_current_object()
     gw = app.extensions["gateway"]
     try:
-        body = await read_body(http, source.max_body_bytes)
+        body = await read_body(http, source.max_body_bytes, source.body_timeout_seconds)
     except PayloadTooLarge:
         _count(source, "too_large")
+        raise
+    except RequestTimeout:
+        _count(source, "timed_out")
         raise
     req = build_request(http, body, source, gw)
     try:
