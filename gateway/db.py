@@ -125,6 +125,31 @@ def plugin_apps(pm: Any, config: GatewayConfig) -> dict[str, dict[str, Any]]:
     return apps
 
 
+def owner_only_database(path: str) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does (it would use the
+    umask, typically 0644: every local user could read tokens' hashes, sessions'
+    versions, call data), and tighten one an older version created. SQLite gives its
+    ``-wal`` and ``-shm`` files the database file's mode, so they follow."""
+    import os
+    from pathlib import Path
+
+    db = Path(path)
+    if not db.parent.exists():
+        db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(db, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            with contextlib.suppress(OSError):  # not ours to change: leave it
+                os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = Path(f"{db}{suffix}")
+        with contextlib.suppress(OSError):
+            if side.exists() and side.stat().st_mode & 0o077:
+                side.chmod(0o600)
+
+
 class Database:
     """One open Tortoise context for this process.
 
@@ -149,9 +174,7 @@ class Database:
         if is_sqlite(self.url):
             path = urlsplit(self.url).path
             if path and path != ":memory:":
-                from pathlib import Path
-
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                owner_only_database(path)
         else:
             logging.getLogger("asyncpg.pool").addFilter(_POOL_FILTER)  # idempotent
         await Tortoise.init(config=self.config, _enable_global_fallback=True)
