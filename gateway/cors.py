@@ -71,6 +71,16 @@ def origin_trusted(origin: str | None, app: Quart | None = None) -> bool:
     return is_same_origin(origin, app) or is_allowed_cross_origin(origin, app)
 
 
+def require_trusted_origin() -> None:
+    """For writes that sign a browser in (login, accepting an invitation): another
+    site must not be able to sign a visitor into an account of its choosing.
+
+    :raises Forbidden: the request comes from an origin we do not trust.
+    """
+    if not origin_trusted(request.headers.get("Origin")):
+        raise Forbidden("Cross-origin request not allowed")
+
+
 def _is_preflight() -> bool:
     return (
         request.method == "OPTIONS"
