@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import TransactionContextPooled
 from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.backends.sqlite.client import SqliteTransactionContext
 from tortoise.connection import get_connections
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -81,18 +82,21 @@ _POOL_FILTER = _WithoutTraceback()
 
 
 def _give_back_on_failed_begin() -> None:
-    """Tortoise (1.1.9) takes a pooled connection for a transaction, then sends BEGIN
-    before anything would give the connection back: when BEGIN fails (the database has
-    just gone away and the connection is dead) the connection is lost to the pool for
-    good, and after pool-size such failures every query waits forever, even once the
-    database is back (tests/test_database_down.py). Give it back, then re-raise."""
-    original = TransactionContextPooled.__aenter__
-    if getattr(original, "gateway_fixed", False):
+    """Tortoise (1.1.9) takes what a transaction needs, a pooled connection
+    (PostgreSQL) or the one connection's lock (SQLite), then sends BEGIN before anything
+    would give it back: when BEGIN fails (the database has just gone away, the
+    connection is dead) or the task is cancelled meanwhile (a client hanging up), the
+    connection is lost to the pool, or the lock is never released. After a few such
+    failures every later query or transaction waits forever, even once the database is
+    back (tests/test_database_down.py). Both are given back here, then the error goes
+    on."""
+    pooled = TransactionContextPooled.__aenter__
+    if getattr(pooled, "gateway_fixed", False):
         return
 
-    async def __aenter__(self: TransactionContextPooled) -> Any:
+    async def pooled_enter(self: TransactionContextPooled) -> Any:
         try:
-            return await original(self)
+            return await pooled(self)
         except BaseException:
             client = self.client
             pool = client._parent._pool
@@ -105,8 +109,24 @@ def _give_back_on_failed_begin() -> None:
                 get_connections().reset(token)
             raise
 
-    __aenter__.gateway_fixed = True  # type: ignore[attr-defined]
-    TransactionContextPooled.__aenter__ = __aenter__  # type: ignore[method-assign]
+    async def sqlite_enter(self: SqliteTransactionContext) -> Any:
+        # The library's steps, with the lock released if any step after it fails.
+        await self._trxlock.acquire()
+        try:
+            await self.ensure_connection()
+            self.token = get_connections().set(self.connection_name, self.connection)
+            await self.connection.begin()
+        except BaseException:
+            token = getattr(self, "token", None)
+            if token is not None:
+                get_connections().reset(token)
+            self._trxlock.release()
+            raise
+        return self.connection
+
+    pooled_enter.gateway_fixed = True  # type: ignore[attr-defined]
+    TransactionContextPooled.__aenter__ = pooled_enter  # type: ignore[method-assign]
+    SqliteTransactionContext.__aenter__ = sqlite_enter  # type: ignore[method-assign]
 
 
 _give_back_on_failed_begin()

@@ -236,3 +236,29 @@ async def test_sqlite_write_lock_held_elsewhere_is_503_with_retry_after(
     )
     assert resp.status_code == 201
     assert await PhoneNumber.filter(number="+14155550111").count() == 1
+
+
+async def test_requests_cancelled_while_beginning_do_not_wedge_later_ones(
+    make_app: Any, db_kind: str
+) -> None:
+    """A transaction's task is cancelled (its client hung up) at every point of its
+    start in turn. What it took (SQLite: the connection's lock; PostgreSQL: a pooled
+    connection) must be given back: afterwards transactions still work instead of
+    waiting forever."""
+    from tortoise.transactions import in_transaction
+
+    await make_app(db=db_kind)
+
+    async def one() -> None:
+        async with in_transaction() as tx:
+            await tx.execute_query("SELECT 1")
+
+    for steps in range(40):  # cancel after 0, 1, 2, ... turns of the event loop
+        for _ in range(3):
+            task = asyncio.ensure_future(one())
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    async with asyncio.timeout(10):  # bounded: a leak would make this wait forever
+        await asyncio.gather(*(one() for _ in range(8)))  # more than the pool holds
