@@ -103,18 +103,22 @@ def int_arg(name: str, default: int | None = None, *, maximum: int = INT4_MAX) -
     return int(raw)
 
 
-def _check_strings(data: Any) -> None:
-    """Every string in a parsed JSON document (keys included) must be storable."""
+def check_strings(data: Any, field: str) -> None:
+    """Every string in ``data`` (JSON-like: dict keys and values, lists, at any depth)
+    must be storable. The strings are joined and checked once: this runs on every
+    webhook, so it must cost little more than one pass over the characters."""
+    strings: list[str] = []
     stack = [data]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            check_text(item, "body", None)
+            strings.append(item)
         elif isinstance(item, dict):
-            stack.extend(item.keys())
+            strings.extend(k for k in item if isinstance(k, str))
             stack.extend(item.values())
-        elif isinstance(item, list):
+        elif isinstance(item, list | tuple):
             stack.extend(item)
+    check_text("".join(strings), field, None)
 
 
 async def json_body(*, optional: bool = False) -> dict[str, Any]:
@@ -135,7 +139,7 @@ async def json_body(*, optional: bool = False) -> dict[str, Any]:
         raise invalid("body", "Request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise invalid("body", "Request body must be a JSON object")
-    _check_strings(body)
+    check_strings(body, "body")
     return body
 
 

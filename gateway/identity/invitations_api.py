@@ -11,7 +11,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, g, jsonify, request
 
-from gateway import cors, ratelimit
+from gateway import cors, inputs, ratelimit
 from gateway.auth.principal import ADMIN_ROLES, current_principal, team_role_required
 from gateway.auth.sessions import issue_cookie
 from gateway.errors import Forbidden, GatewayError, NotFound
@@ -115,7 +115,7 @@ async def accept(token: str) -> Response:
         principal = await current_principal()
     except GatewayError:  # a stale cookie: treated as not signed in
         principal = None
-    body = await v.json_body()
+    body = await inputs.json_body(optional=True)  # {} is enough when signed in
     done = await invitations.accept(token, principal, body, _gw().clock.now())
     from gateway.identity.service import team_json
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.calls.models import Call, Recording
 from gateway.errors import ValidationError
-from gateway.inputs import check_text, id_max, max_length
+from gateway.inputs import id_max, max_length
 
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 _DIGITS = re.compile(r"^[0-9]{1,20}$")
@@ -64,16 +64,24 @@ def value(form: Any, name: str) -> str | None:
 
 
 def check(form: Any) -> None:
-    """Every parameter the plugin reads comes at most once and fits where it is kept.
+    """Every parameter the plugin reads comes at most once and fits where it is kept
+    (one pass over the form: this runs on every webhook). A NUL or a lone surrogate in
+    any value is the engine's check (gateway.webhooks.checks), for every source.
 
     :raises ValidationError: naming the parameter, never quoting its value.
     """
-    for name, limit in TEXT_LIMITS.items():
-        raw = value(form, name)
-        if raw is not None:
-            check_text(raw, name, limit)
-    for name in INT_LIMITS:
-        optional_int(form, name)
+    for name, values in form.lists():
+        if name not in TEXT_LIMITS and name not in INT_LIMITS:
+            continue
+        if len(values) > 1:
+            raise ValidationError(f"parameter {name} is repeated")
+        raw = values[0]
+        if name in INT_LIMITS:
+            _int(name, raw)
+            continue
+        limit = TEXT_LIMITS[name]
+        if limit is not None and len(raw) > limit:
+            raise ValidationError(f"parameter {name} is longer than {limit} characters")
 
 
 def required(form: Any, name: str) -> str:
@@ -92,7 +100,11 @@ def sid(form: Any, name: str, prefix: str) -> str:
 
 def optional_int(form: Any, name: str) -> int | None:
     """A non-negative integer that fits its column (``INT_LIMITS``), or None."""
-    raw = (value(form, name) or "").strip()
+    return _int(name, value(form, name) or "")
+
+
+def _int(name: str, raw: str) -> int | None:
+    raw = raw.strip()
     if not raw:
         return None
     limit = INT_LIMITS.get(name, id_max(None))
