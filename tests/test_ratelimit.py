@@ -156,13 +156,13 @@ async def test_forged_first_line_does_not_escape_the_login_limit(make_app: Any) 
         headers = Headers(
             [("X-Forwarded-For", f"198.51.100.{n}"), ("X-Forwarded-For", "203.0.113.50")]
         )
+        # No password: answered 400 without hashing anything, but counted all the same
+        # (the per-client limit is hit before the body is read).
         resp = await client.post(
-            "/api/auth/login",
-            json={"email": f"user{n}@example.com", "password": "not the password"},
-            headers=headers,
+            "/api/auth/login", json={"email": f"user{n}@example.com"}, headers=headers
         )
         codes.append(resp.status_code)
-    assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
+    assert codes[:10] == [400] * 10 and codes[10:] == [429, 429]
     codes = []
     for n in range(7):
         headers = Headers(
