@@ -15,7 +15,7 @@ import pluggy
 from quart import Blueprint, Quart, current_app
 
 from gateway import db as dbmod
-from gateway import responses
+from gateway import inputs, responses
 from gateway.clock import Clock
 from gateway.config import GatewayConfig, load_config
 from gateway.dispatch import await_me_maybe, call_each, call_each_sync, pending_calls
@@ -127,12 +127,17 @@ def create_app(
     )
     app = Quart("gateway")
     app.config["MAX_CONTENT_LENGTH"] = config.gateway.max_body_bytes
+    # Quart's default (60 s) is also how long the asyncio worker keeps a body alive after
+    # the response (docs/operations.md): short for the small JSON/form bodies read this
+    # way. Webhook bodies are read by the ingestion engine under their source's deadline.
+    app.config["BODY_TIMEOUT"] = config.gateway.body_timeout_seconds
     app.config["JSON_SORT_KEYS"] = False
     gw = Gateway(config=config, pm=pm, clock=clock or Clock(), secrets=secrets, db=database)
     app.extensions["gateway"] = gw
     for hook_name, spec in REGISTRIES.items():
         gw.registries[hook_name] = collect_registry(pm, hook_name, spec, config=config)
     responses.install(app)
+    inputs.install(app)
     _register_blueprints(app, gw)
 
     @app.before_serving

@@ -86,6 +86,9 @@ def serve(args: argparse.Namespace, config: GatewayConfig) -> int:
     hc.graceful_timeout = 10
     # Bodies are limited per route by the app; keep Hypercorn from buffering more.
     hc.h11_max_incomplete_size = 64 * 1024
+    # A connection that goes quiet mid-request is closed (bodies also have a deadline
+    # per route in the app): no client holds a connection by trickling bytes.
+    hc.read_timeout = config.gateway.read_timeout_seconds
     try:
         import uvloop  # noqa: F401  (only checking it is importable)
 

@@ -80,6 +80,13 @@ class GatewaySettings(BaseModel):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # A request body must arrive within this many seconds (JSON and form routes; each
+    # webhook source has its own, WebhookSource.body_timeout_seconds): a client that
+    # announces a body and trickles it cannot hold a connection.
+    body_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    # Hypercorn closes a connection that sends nothing for this long mid-request (a
+    # route that never reads the body it was announced included).
+    read_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     run_worker: bool = Field(default=True, description="Run the job worker in-process.")
     # Job queue (gateway.jobs): attempts before dead-letter, lease, backoff, concurrency.
     job_max_attempts: int = Field(default=8, ge=1)

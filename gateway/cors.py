@@ -22,11 +22,18 @@ PREFLIGHT_MAX_AGE = "600"
 
 
 def normalize_origin(value: str) -> str | None:
-    """``scheme://host[:port]`` in lower case, default ports dropped; None if not one."""
-    parts = urlsplit(value.strip())
+    """``scheme://host[:port]`` in lower case, default ports dropped; None if not one.
+
+    Total: it runs on a header any client writes, from a hook that runs after the view
+    (a raise there would turn a stored write into a 500), so every malformed value, a
+    bad port or IPv6 literal included, is simply "not an origin"."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port  # raises ValueError for "x:abc", "x:99999", "[::1"
+    except ValueError:
+        return None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return None
-    port = parts.port
     default = {"http": 80, "https": 443}[parts.scheme]
     host = parts.hostname.lower()
     if ":" in host:
@@ -62,6 +69,16 @@ def origin_trusted(origin: str | None, app: Quart | None = None) -> bool:
     if not origin:
         return True
     return is_same_origin(origin, app) or is_allowed_cross_origin(origin, app)
+
+
+def require_trusted_origin() -> None:
+    """For writes that sign a browser in (login, accepting an invitation): another
+    site must not be able to sign a visitor into an account of its choosing.
+
+    :raises Forbidden: the request comes from an origin we do not trust.
+    """
+    if not origin_trusted(request.headers.get("Origin")):
+        raise Forbidden("Cross-origin request not allowed")
 
 
 def _is_preflight() -> bool:

@@ -7,13 +7,17 @@ only happen through those committed migrations (``gateway migrate``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import TransactionContextPooled
 from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.backends.sqlite.client import SqliteTransactionContext
+from tortoise.connection import get_connections
 from tortoise.migrations.executor import MigrationExecutor
 
 from gateway.config import GatewayConfig
@@ -70,6 +74,72 @@ def tortoise_config(url: str, plugin_apps: dict[str, dict[str, Any]] | None = No
     }
 
 
+class _WithoutTraceback(logging.Filter):
+    """asyncpg's pool logs a full traceback each time it fails to reconnect in the
+    background (with its own backoff, 1 s to 60 s): during an outage that is the same
+    "connection refused" again and again. One line each, with the error's type."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()} ({type(record.exc_info[1]).__name__})"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
+_POOL_FILTER = _WithoutTraceback()
+
+
+def _give_back_on_failed_begin() -> None:
+    """Tortoise (1.1.9) takes what a transaction needs, a pooled connection
+    (PostgreSQL) or the one connection's lock (SQLite), then sends BEGIN before anything
+    would give it back: when BEGIN fails (the database has just gone away, the
+    connection is dead) or the task is cancelled meanwhile (a client hanging up), the
+    connection is lost to the pool, or the lock is never released. After a few such
+    failures every later query or transaction waits forever, even once the database is
+    back (tests/test_database_down.py). Both are given back here, then the error goes
+    on."""
+    pooled = TransactionContextPooled.__aenter__
+    if getattr(pooled, "gateway_fixed", False):
+        return
+
+    async def pooled_enter(self: TransactionContextPooled) -> Any:
+        try:
+            return await pooled(self)
+        except BaseException:
+            client = self.client
+            pool = client._parent._pool
+            if client._connection is not None and pool is not None:
+                with contextlib.suppress(Exception):
+                    await pool.release(client._connection)
+                client._connection = None
+            token = getattr(self, "token", None)
+            if token is not None:
+                get_connections().reset(token)
+            raise
+
+    async def sqlite_enter(self: SqliteTransactionContext) -> Any:
+        # The library's steps, with the lock released if any step after it fails.
+        await self._trxlock.acquire()
+        try:
+            await self.ensure_connection()
+            self.token = get_connections().set(self.connection_name, self.connection)
+            await self.connection.begin()
+        except BaseException:
+            token = getattr(self, "token", None)
+            if token is not None:
+                get_connections().reset(token)
+            self._trxlock.release()
+            raise
+        return self.connection
+
+    pooled_enter.gateway_fixed = True  # type: ignore[attr-defined]
+    TransactionContextPooled.__aenter__ = pooled_enter  # type: ignore[method-assign]
+    SqliteTransactionContext.__aenter__ = sqlite_enter  # type: ignore[method-assign]
+
+
+_give_back_on_failed_begin()
+
+
 def plugin_apps(pm: Any, config: GatewayConfig) -> dict[str, dict[str, Any]]:
     """Tortoise apps contributed by plugins through ``register_models``."""
     from gateway.plugins import call_each_sync
@@ -81,6 +151,31 @@ def plugin_apps(pm: Any, config: GatewayConfig) -> dict[str, dict[str, Any]]:
                 raise StartupError(f"plugin '{plugin}': model app '{label}' is already taken")
             apps[label] = app
     return apps
+
+
+def owner_only_database(path: str) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does (it would use the
+    umask, typically 0644: every local user could read tokens' hashes, sessions'
+    versions, call data), and tighten one an older version created. SQLite gives its
+    ``-wal`` and ``-shm`` files the database file's mode, so they follow."""
+    import os
+    from pathlib import Path
+
+    db = Path(path)
+    if not db.parent.exists():
+        db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(db, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            with contextlib.suppress(OSError):  # not ours to change: leave it
+                os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = Path(f"{db}{suffix}")
+        with contextlib.suppress(OSError):
+            if side.exists() and side.stat().st_mode & 0o077:
+                side.chmod(0o600)
 
 
 class Database:
@@ -107,9 +202,9 @@ class Database:
         if is_sqlite(self.url):
             path = urlsplit(self.url).path
             if path and path != ":memory:":
-                from pathlib import Path
-
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                owner_only_database(path)
+        else:
+            logging.getLogger("asyncpg.pool").addFilter(_POOL_FILTER)  # idempotent
         await Tortoise.init(config=self.config, _enable_global_fallback=True)
         cls._refs, cls._config = 1, self.config
 

@@ -49,12 +49,12 @@ class MethodNotAllowed(GatewayError):
     status, code, message = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
 
 
-class RequestTimeout(GatewayError):
-    status, code, message = 408, "REQUEST_TIMEOUT", "The request took too long to arrive"
-
-
 class Conflict(GatewayError):
     status, code, message = 409, "CONFLICT", "Conflict"
+
+
+class RequestTimeout(GatewayError):
+    status, code, message = 408, "REQUEST_TIMEOUT", "The request body did not arrive in time"
 
 
 class PayloadTooLarge(GatewayError):
@@ -71,6 +71,17 @@ class RateLimited(GatewayError):
 
 class ServiceUnavailable(GatewayError):
     status, code, message = 503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached now: 503 with ``Retry-After`` (every route, one
+    handler in :mod:`gateway.responses`)."""
+
+    message = "Database temporarily unavailable; retry later"
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)})
 
 
 class InternalError(GatewayError):
@@ -91,6 +102,7 @@ HTTP_STATUS_CODES: dict[int, str] = {
     403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
     415: "VALIDATION_ERROR",

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from quart import Blueprint, Quart, jsonify
 
 from gateway.config import GatewayConfig
-from gateway.responses import error_response
+from gateway.errors import DatabaseUnavailable
+from gateway.responses import outage_log
 from hookspecs import hookimpl
-
-log = logging.getLogger("gateway.health")
 
 READY_TIMEOUT_S = 2.0
 
@@ -28,11 +26,14 @@ def register_routes(app: Quart, config: GatewayConfig) -> Blueprint:
     @bp.get("/readyz")
     async def readyz() -> Any:
         gw = app.extensions["gateway"]
+        outage = outage_log(app)
         try:
             latency = await asyncio.wait_for(gw.db.ping(), READY_TIMEOUT_S)
         except Exception as exc:  # any failure to reach the database means "not ready"
-            log.warning("readiness check failed: %s", type(exc).__name__)
-            return error_response(503, "SERVICE_UNAVAILABLE", "Database is not reachable")
+            # Load balancers poll this every few seconds: one log line per outage.
+            outage.failed(exc)
+            raise DatabaseUnavailable("Database is not reachable") from None
+        outage.ok()
         return jsonify({"status": "ready", "database_ms": round(latency, 2)})
 
     return bp

@@ -9,25 +9,22 @@ from typing import Any
 from quart import jsonify, request
 
 from gateway.auth import ADMIN_ROLES, require_principal, require_team_role
-from gateway.errors import Forbidden, NotFound, ValidationError
+from gateway.errors import Forbidden, NotFound
+from gateway.identity.models import Team
+from gateway.inputs import int_arg, optional_id
 
 MAX_LIMIT = 200
 
 
-def int_arg(name: str, default: int | None = None) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer", extra={"field": name}) from None
+def id_arg(name: str, model: Any) -> int | None:
+    """An id query parameter (a filter or a cursor) that fits ``model``'s id column."""
+    return optional_id(request.args.get(name), name, model)
 
 
 async def team_scope() -> int | None:
     """The team a listing is limited to; ``None`` means all (super admins only)."""
     principal = await require_principal()
-    team_id = int_arg("team_id")
+    team_id = id_arg("team_id", Team)
     if principal.is_super_admin:
         return team_id
     _p, team, _role = await require_team_role(ADMIN_ROLES, team_id)
@@ -49,7 +46,7 @@ async def check_visible(team_id: int | None) -> None:
 
 def page(query: Any) -> tuple[Any, int]:
     limit = min(max(int_arg("limit", 50) or 50, 1), MAX_LIMIT)
-    cursor = int_arg("cursor")
+    cursor = id_arg("cursor", query.model)
     if cursor is not None:
         query = query.filter(id__lt=cursor)
     return query.order_by("-id").limit(limit + 1), limit

@@ -1,5 +1,6 @@
 """Logging: request ids on every line, optional JSON lines, and a last-line-of-defence
-filter that blanks any known secret value before a record is written."""
+filter that blanks any known secret value before a record is written and caps its size
+(a request value quoted in an exception message must not become a 100 KB log line)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,21 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 REDACTED = "**********"
 _MIN_SECRET_LEN = 8  # shorter values would blank ordinary words
+MAX_MESSAGE_CHARS = 4096
+MAX_TRACEBACK_LINE_CHARS = 1024
+
+
+def cap(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} characters cut]"
+
+
+def cap_lines(text: str, limit: int) -> str:
+    """Each line of a traceback cut to ``limit`` characters (the frames stay readable;
+    a huge exception message does not)."""
+    return "\n".join(cap(line, limit) for line in text.split("\n"))
 
 
 class SecretRedactor(logging.Filter):
@@ -38,13 +54,12 @@ class SecretRedactor(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get() or "-"
-        if self._secrets:
-            message = self.scrub(record.getMessage())
-            record.msg, record.args = message, None
-            if record.exc_info and not record.exc_text:
-                record.exc_text = logging.Formatter().formatException(record.exc_info)
-            if record.exc_text:
-                record.exc_text = self.scrub(record.exc_text)
+        message = cap(self.scrub(record.getMessage()), MAX_MESSAGE_CHARS)
+        record.msg, record.args = message, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = cap_lines(self.scrub(record.exc_text), MAX_TRACEBACK_LINE_CHARS)
         return True
 
 

@@ -26,7 +26,15 @@ from hookspecs import hookimpl
 
 bp = Blueprint("metrics", __name__)
 
-WEBHOOK_OUTCOMES = ("received", "duplicate", "unauthorized", "too_large", "failed")
+WEBHOOK_OUTCOMES = (
+    "received",
+    "duplicate",
+    "unauthorized",
+    "too_large",
+    "timed_out",
+    "invalid",
+    "failed",
+)
 
 
 class _Snapshot:

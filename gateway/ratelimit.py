@@ -121,11 +121,16 @@ def client_key(req: Request | None = None) -> str:
     """The client's address. ``X-Forwarded-For`` is believed only for the number of
     proxies configured in ``[gateway] trusted_proxy_hops``: each trusted proxy appends
     the address it saw, so the client is that many entries from the right; anything a
-    client writes further left is ignored."""
+    client writes further left is ignored.
+
+    Every header line counts, in order (RFC 9110 5.3: repeated lines are one
+    comma-separated list): a proxy may add its own line instead of appending to the
+    client's, and reading only the first line would then trust the client's."""
     req = req if req is not None else request
     hops = current_app.extensions["gateway"].config.gateway.trusted_proxy_hops
     if hops > 0:
-        chain = [p.strip() for p in req.headers.get("X-Forwarded-For", "").split(",")]
+        lines = req.headers.getlist("X-Forwarded-For")
+        chain = [p.strip() for line in lines for p in line.split(",")]
         chain = [p for p in chain if p]
         if chain:
             return chain[-hops] if len(chain) >= hops else chain[0]

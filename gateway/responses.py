@@ -2,7 +2,9 @@
 
 Every error leaves the gateway as ``{"error": ..., "code": ...}``: our own exceptions,
 the framework's 404/405/413, and anything unhandled (logged with the request id, never
-shown).
+shown). Database errors are sorted here, once for every route (see
+:mod:`gateway.db_errors`): unreachable is ``503`` with ``Retry-After`` and one log line
+per outage, a value the database refused is ``400``, the rest ``500``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,22 @@ from typing import Any
 from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from gateway.errors import HTTP_STATUS_CODES, GatewayError
+from gateway.db_errors import OutageLog, classify
+from gateway.errors import HTTP_STATUS_CODES, DatabaseUnavailable, GatewayError
 from gateway.logs import request_id_var
 
 log = logging.getLogger("gateway.http")
+
+OUTAGE_KEY = "gateway_http_outage"
+
+
+def outage_log(app: Quart) -> OutageLog:
+    """The app's record of a database outage seen by requests (``/readyz`` ends it)."""
+    outage = app.extensions.get(OUTAGE_KEY)
+    if outage is None:
+        outage = app.extensions[OUTAGE_KEY] = OutageLog(log, "requests: database")
+    return outage
+
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -73,6 +87,7 @@ def install(app: Quart) -> None:
         message = {
             404: "Resource not found",
             405: "Method not allowed",
+            408: "The request body did not arrive in time",
             413: "Request body is too large",
         }.get(status, exc.name)
         response = error_response(status, code, message)
@@ -84,6 +99,20 @@ def install(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def handle_unexpected(exc: Exception) -> Response:
+        kind = classify(exc)
+        if kind == "unavailable":
+            outage_log(app).failed(exc)
+            return await handle_gateway_error(DatabaseUnavailable())
+        if kind == "input":
+            # A check in gateway.inputs is missing for this value. Named by type only:
+            # the value itself may be large, or personal.
+            log.warning(
+                "database refused a value on %s %s (%s); answered 400",
+                request.method,
+                request.path,
+                type(exc).__name__,
+            )
+            return error_response(400, "VALIDATION_ERROR", "A value is out of range or too long")
         # The traceback goes to the log (with the request id), never to the client.
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return error_response(500, "INTERNAL_ERROR", "Internal server error")

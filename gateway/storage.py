@@ -54,15 +54,27 @@ class BlobStorage(Protocol):
     async def delete(self, key: str) -> bool: ...
 
 
+def owner_only_dir(path: Path) -> None:
+    """``path`` and any missing parent below an existing one, created 0700 whatever the
+    umask (recordings are personal data)."""
+    if path.is_dir():
+        return
+    owner_only_dir(path.parent)
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+
+
 class LocalWriter:
-    """Writes to ``<root>/.partial/<random>``, renamed onto the key on commit."""
+    """Writes to ``<root>/.partial/<random>``, renamed onto the key on commit. Files
+    are created 0600 and directories 0700."""
 
     def __init__(self, root: Path, key: str) -> None:
         self.final = root / check_key(key)
         partial_dir = root / ".partial"
-        partial_dir.mkdir(parents=True, exist_ok=True)
+        owner_only_dir(partial_dir)
         self.partial = partial_dir / uuid.uuid4().hex
-        self._file: Any = self.partial.open("wb")
+        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file: Any = os.fdopen(fd, "wb")
         self._sha = hashlib.sha256()
         self.size = 0
 
@@ -81,7 +93,7 @@ class LocalWriter:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            self.final.parent.mkdir(parents=True, exist_ok=True)
+            owner_only_dir(self.final.parent)
             os.replace(self.partial, self.final)
 
         await asyncio.to_thread(finish)
@@ -96,7 +108,7 @@ class LocalDiskStorage:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        owner_only_dir(self.root)
 
     def path(self, key: str) -> Path:
         return self.root / check_key(key)

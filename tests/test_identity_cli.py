@@ -125,6 +125,8 @@ def test_tokens_list_and_revoke(cli: Any) -> None:
     assert listed["tokens"][0]["revoked_at"] is not None
     code, _, err = cli("tokens", "revoke", "999")
     assert code == 1 and "no token 999" in err
+    code, _, err = cli("tokens", "revoke", str(2**40))  # past the column: one line, no crash
+    assert code == 1 and "Traceback" not in err and "positive integer" in err
 
 
 @SQLITE_ONLY

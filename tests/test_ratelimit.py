@@ -125,3 +125,53 @@ async def test_unreachable_redis_fails_closed_with_503(make_app: Any) -> None:
         "error": "Rate limiter unavailable",
         "code": "SERVICE_UNAVAILABLE",
     }
+
+
+async def test_forwarded_for_over_several_header_lines(make_app: Any) -> None:
+    """A proxy that adds its own header line (instead of appending to the client's)
+    puts the real address on the last line: that line is what counts."""
+    from werkzeug.datastructures import Headers
+
+    app = await make_app(extra_plugins=[("rl", limited_plugin("x"))], trusted_proxy_hops=1)
+    client = app.test_client()
+    headers = Headers([("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "203.0.113.7")])
+    resp = await client.get("/t/whoami", headers=headers, **from_ip("10.0.0.9"))
+    assert (await resp.get_json())["client"] == "203.0.113.7"
+    headers = Headers(
+        [("X-Forwarded-For", "1.1.1.1, 6.6.6.6"), ("X-Forwarded-For", "203.0.113.8, 10.0.0.1")]
+    )
+    app2 = await make_app(extra_plugins=[("rl2", limited_plugin("y"))], trusted_proxy_hops=2)
+    resp = await app2.test_client().get("/t/whoami", headers=headers)
+    assert (await resp.get_json())["client"] == "203.0.113.8"
+
+
+async def test_forged_first_line_does_not_escape_the_login_limit(make_app: Any) -> None:
+    """The attack: a new forged first line per attempt, the proxy's line last."""
+    from werkzeug.datastructures import Headers
+
+    app = await make_app(trusted_proxy_hops=1)
+    client = app.test_client()
+    codes = []
+    for n in range(12):
+        headers = Headers(
+            [("X-Forwarded-For", f"198.51.100.{n}"), ("X-Forwarded-For", "203.0.113.50")]
+        )
+        # No password: answered 400 without hashing anything, but counted all the same
+        # (the per-client limit is hit before the body is read).
+        resp = await client.post(
+            "/api/auth/login", json={"email": f"user{n}@example.com"}, headers=headers
+        )
+        codes.append(resp.status_code)
+    assert codes[:10] == [400] * 10 and codes[10:] == [429, 429]
+    codes = []
+    for n in range(7):
+        headers = Headers(
+            [("X-Forwarded-For", f"198.51.100.{n}"), ("X-Forwarded-For", "203.0.113.51")]
+        )
+        resp = await client.post(
+            "/api/setup-super-admin",
+            json={"email": "x@example.com"},
+            headers=Headers([*headers.items(), ("X-Setup-Token", f"guess-{n}")]),
+        )
+        codes.append(resp.status_code)
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]

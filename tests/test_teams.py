@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.identity import make_team, make_user, member_headers, token_for
+from tests.support.identity import (
+    join_by_invitation,
+    make_team,
+    make_user,
+    member_headers,
+    token_for,
+)
 
 
 async def owner_of(name: str, email: str) -> tuple[Any, dict[str, str]]:
@@ -82,11 +88,7 @@ async def test_members_roles_and_the_last_owner(any_app: Any) -> None:
     team, owner = await owner_of("Acme", "ann@example.com")
     client = any_app.test_client()
     base = f"/api/teams/{team.id}/members"
-    resp = await client.post(
-        base, json={"email": "bob@example.com", "role": "admin"}, headers=owner
-    )
-    assert resp.status_code == 201
-    bob_id = (await resp.get_json())["member"]["user"]["id"]
+    bob_id = await join_by_invitation(any_app, team.id, owner, "bob@example.com", "admin")
     dup = await client.post(base, json={"email": "bob@example.com"}, headers=owner)
     assert dup.status_code == 409
     bad = await client.post(base, json={"email": "c@example.com", "role": "god"}, headers=owner)
@@ -118,9 +120,7 @@ async def test_admin_cannot_touch_owners_or_grant_ownership(any_app: Any) -> Non
     base = f"/api/teams/{team.id}/members"
     resp = await client.post(base, json={"email": "x@example.com", "role": "owner"}, headers=admin)
     assert resp.status_code == 403
-    resp = await client.post(base, json={"email": "m@example.com"}, headers=admin)
-    assert resp.status_code == 201
-    mid = (await resp.get_json())["member"]["user"]["id"]
+    mid = await join_by_invitation(any_app, team.id, admin, "m@example.com")
     assert (
         await client.patch(f"{base}/{mid}", json={"role": "owner"}, headers=admin)
     ).status_code == 403

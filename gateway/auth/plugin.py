@@ -54,12 +54,14 @@ async def authenticate(request: Request, config: GatewayConfig) -> Principal | N
 
 @hookimpl
 def register_routes(app: Quart, config: GatewayConfig) -> list[Blueprint]:
+    from gateway.auth.account import bp as account_bp
     from gateway.auth.routes import bp as auth_bp
     from gateway.identity.api import bp as teams_bp
+    from gateway.identity.invitations_api import bp as invitations_bp
     from gateway.identity.routing_api import bp as routing_bp
 
     cors.install(app)
-    return [auth_bp, teams_bp, routing_bp]
+    return [auth_bp, account_bp, teams_bp, invitations_bp, routing_bp]
 
 
 @hookimpl

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from quart import current_app, g, request
 
+from gateway import inputs
 from gateway.dispatch import first_result
 from gateway.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from gateway.identity.models import Membership, Team, User
@@ -34,6 +35,13 @@ class Principal:
     via: str = "token"
     team_roles: Mapping[int, str] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Team ids an identity provider asserts (a JWT claim) are request input like
+        # any other: one that cannot name a team is a 400 here, not a database error
+        # in whichever query first uses it.
+        for team_id in self.team_roles or {}:
+            inputs.parse_id(team_id, "team_id", Team)
 
     @classmethod
     def of_user(cls, user: User, via: str) -> Principal:
@@ -93,13 +101,6 @@ async def require_super_admin() -> Principal:
     return principal
 
 
-def _parse_team_id(raw: Any) -> int:
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise ValidationError("team_id must be an integer", extra={"field": "team_id"}) from None
-
-
 async def resolve_team(principal: Principal, team_id: Any = None) -> Team:
     """The team a request is about: an explicit id (path), else ``X-Team-Id``, else a
     ``team_id`` query parameter (a browser following a link cannot set headers), else the
@@ -115,7 +116,7 @@ async def resolve_team(principal: Principal, team_id: Any = None) -> Team:
                 "Say which team: X-Team-Id header or team_id", extra={"field": "team_id"}
             )
         raw = ids[0]
-    tid = _parse_team_id(raw)
+    tid = inputs.parse_id(raw, "team_id", Team)
     team = await Team.get_or_none(id=tid)
     if team is None:
         if principal.is_super_admin:

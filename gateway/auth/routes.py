@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from gateway import ratelimit
+from gateway import cors, ratelimit
 from gateway.auth.passwords import needs_rehash, rehash, verify_password
 from gateway.auth.principal import require_principal
 from gateway.auth.sessions import clear_cookie, end_all_sessions, issue_cookie, session_user
@@ -27,6 +27,7 @@ async def login() -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # Counted before the body is even parsed: guessing costs a hit whatever it sends.
     await ratelimit.hit(app, "login", ratelimit.client_key(request), LOGIN_PER_CLIENT)
+    cors.require_trusted_origin()  # login CSRF: no other site signs a visitor in
     body = await v.json_body()
     password = body.get("password")
     if not isinstance(password, str) or not password:

@@ -3,7 +3,8 @@
 Who may do what: any signed-in user may create a team (and becomes its owner; a super
 admin may name another existing user as owner). Members may read their team; owners and
 admins change it; only owners (and super admins) grant, change or remove the owner role.
-A team always keeps at least one owner.
+A team always keeps at least one owner. Nobody is added to a team without consenting:
+owners and admins invite (:mod:`gateway.identity.invitations_api`), the invitee accepts.
 """
 
 from __future__ import annotations
@@ -74,28 +75,11 @@ async def list_members(team_id: str) -> dict[str, Any]:
     return {"members": [service.member_json(m) for m in rows]}
 
 
-@bp.post("/<team_id>/members")
-@team_role_required(*ADMIN_ROLES)
-async def add_member(team_id: str) -> tuple[dict[str, Any], int]:
-    """Add a user by e-mail. An unknown address gets a user without a password (it can
-    use SSO/JWT, or an operator sets a password with the CLI)."""
-    body = await v.json_body()
-    address = v.email(body.get("email"))
-    role = v.role(body.get("role", "member"))
-    _check_may_grant(role)
-    user = await User.get_or_none(email=address)
-    if user is None:
-        user = await service.create_user(address, name=str(body.get("name") or "")[:200])
-    membership = await service.add_member(g.team, user, role)
-    membership.user = user
-    return {"member": service.member_json(membership)}, 201
-
-
 @bp.patch("/<team_id>/members/<user_id>")
 @team_role_required(*ADMIN_ROLES)
 async def change_member(team_id: str, user_id: str) -> dict[str, Any]:
     body = await v.json_body()
-    uid = v.object_id(user_id, "user_id")
+    uid = v.object_id(user_id, "user_id", User)
     role = v.role(body.get("role"))
     await _check_may_touch(uid, role)
     membership = await service.change_member(g.team, uid, role)
@@ -106,7 +90,7 @@ async def change_member(team_id: str, user_id: str) -> dict[str, Any]:
 @bp.delete("/<team_id>/members/<user_id>")
 @team_role_required(*ADMIN_ROLES)
 async def remove_member(team_id: str, user_id: str) -> tuple[str, int]:
-    uid = v.object_id(user_id, "user_id")
+    uid = v.object_id(user_id, "user_id", User)
     await _check_may_touch(uid, None)
     await service.change_member(g.team, uid, None)
     return "", 204

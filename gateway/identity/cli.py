@@ -127,9 +127,11 @@ async def _users_create(args: argparse.Namespace, gw: Any) -> Any:
     from gateway.identity.models import Team
 
     password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+    from gateway.inputs import parse_id
+
     team = None
     if args.team is not None:
-        team = await Team.get_or_none(id=args.team)
+        team = await Team.get_or_none(id=parse_id(args.team, "--team", Team))
         if team is None:
             raise NotFound(f"no team {args.team}")
     user = await service.create_user(
@@ -185,7 +187,9 @@ async def _tokens_list(args: argparse.Namespace, gw: Any) -> Any:
 async def _tokens_revoke(args: argparse.Namespace, gw: Any) -> Any:
     from gateway.errors import NotFound
     from gateway.identity.models import ApiToken
+    from gateway.inputs import parse_id
 
+    parse_id(args.id, "id", ApiToken)  # an id no row can have is an error, not a crash
     updated = await ApiToken.filter(id=args.id, revoked_at__isnull=True).update(
         revoked_at=gw.clock.now()
     )

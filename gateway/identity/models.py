@@ -71,6 +71,34 @@ class ApiToken(Model):
         table = "api_tokens"
 
 
+class Invitation(Model):
+    """An invitation to join a team (gateway.identity.invitations). Only a SHA-256 of
+    its token is kept; single use (``accepted_at``), expiring."""
+
+    id = fields.IntField(primary_key=True)
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
+        "identity.Team", related_name="invitations", on_delete=fields.CASCADE
+    )
+    email = fields.CharField(max_length=320, db_index=True)
+    role = fields.CharField(max_length=16)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    invited_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "identity.User", related_name="invitations_sent", null=True, on_delete=fields.SET_NULL
+    )
+    accepted_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "identity.User",
+        related_name="invitations_accepted",
+        null=True,
+        on_delete=fields.SET_NULL,
+    )
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    accepted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "invitations"
+
+
 class PhoneNumber(Model):
     """A phone number (E.164) a team answers. Routes inbound calls to the team."""
 

@@ -45,7 +45,7 @@ async def add_number(team_id: str) -> tuple[dict[str, Any], int]:
 async def delete_number(team_id: str, number_id: str) -> tuple[str, int]:
     # Scoped to the team: another team's row id is simply "not found" here.
     deleted = await PhoneNumber.filter(
-        id=v.object_id(number_id, "number_id"), team_id=g.team.id
+        id=v.object_id(number_id, "number_id", PhoneNumber), team_id=g.team.id
     ).delete()
     if not deleted:
         raise NotFound("Phone number not found")
@@ -72,7 +72,9 @@ async def add_agent(team_id: str) -> tuple[dict[str, Any], int]:
 @bp.delete("/agents/<agent_pk>")
 @team_role_required(*ADMIN_ROLES)
 async def delete_agent(team_id: str, agent_pk: str) -> tuple[str, int]:
-    deleted = await VoiceAgent.filter(id=v.object_id(agent_pk, "id"), team_id=g.team.id).delete()
+    deleted = await VoiceAgent.filter(
+        id=v.object_id(agent_pk, "id", VoiceAgent), team_id=g.team.id
+    ).delete()
     if not deleted:
         raise NotFound("Agent not found")
     return "", 204

@@ -37,7 +37,13 @@ def user_json(user: User) -> dict[str, Any]:
 
 
 def member_json(m: Membership) -> dict[str, Any]:
-    return {"user": user_json(m.user), "role": m.role}
+    """A member as their teammates see them: who, and in which role. Not whether they
+    are a super admin or have a password: that is none of a teammate's business."""
+    return {
+        "user": {"id": m.user.id, "email": m.user.email, "name": m.user.name},
+        "role": m.role,
+        "joined_at": iso(m.created_at),
+    }
 
 
 async def create_user(

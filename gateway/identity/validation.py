@@ -7,8 +7,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from quart import request
-
+from gateway import inputs
 from gateway.errors import ValidationError
 from gateway.identity.models import ROLES
 
@@ -23,10 +22,8 @@ def invalid(field: str, message: str) -> ValidationError:
 
 
 async def json_body() -> dict[str, Any]:
-    body = await request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        raise invalid("body", "Request body must be a JSON object")
-    return body
+    """The request's JSON object (see :func:`gateway.inputs.json_body`)."""
+    return await inputs.json_body()
 
 
 def text(body: dict[str, Any], field: str, *, max_length: int = 200, required: bool = True) -> str:
@@ -81,11 +78,6 @@ def retention_days(value: Any, field: str = "recording_retention_days") -> int:
     return value
 
 
-def object_id(value: Any, field: str) -> int:
-    try:
-        parsed = int(value)
-    except (TypeError, ValueError):
-        raise invalid(field, f"{field} must be an integer") from None
-    if parsed < 1:
-        raise invalid(field, f"{field} must be an integer")
-    return parsed
+def object_id(value: Any, field: str, model: Any = None) -> int:
+    """An id from the path or body (see :func:`gateway.inputs.parse_id`)."""
+    return inputs.parse_id(value, field, model)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, current_app, jsonify, request
+from quart import Blueprint, current_app, jsonify
 
 from gateway.errors import Conflict, NotFound
+from gateway.inputs import parse_id, text_arg
 from gateway.jobs.models import Job
 from gateway.jobs.queue import retry_dead
 from gateway.jobs.worker import notify
-from gateway.listing import check_visible, int_arg, page, paginated, team_scope
+from gateway.listing import check_visible, id_arg, page, paginated, team_scope
 from gateway.responses import iso
+from gateway.webhooks.models import WebhookEvent
 
 bp = Blueprint("jobs", __name__)
 
@@ -44,17 +46,18 @@ async def list_jobs() -> Any:
     if team_id is not None:
         query = query.filter(team_id=team_id)
     for field in ("status", "handler"):
-        if request.args.get(field):
-            query = query.filter(**{field: request.args[field]})
-    event_id = int_arg("event_id")
+        value = text_arg(field, Job)
+        if value is not None:
+            query = query.filter(**{field: value})
+    event_id = id_arg("event_id", WebhookEvent)
     if event_id is not None:
         query = query.filter(event_id=event_id)
     query, limit = page(query)
     return paginated(await query, limit, job_json)
 
 
-async def _job(job_id: int) -> Job:
-    job = await Job.get_or_none(id=job_id)
+async def _job(raw_id: str) -> Job:
+    job = await Job.get_or_none(id=parse_id(raw_id, "job_id", Job))
     if job is None:
         await check_visible(None)
         raise NotFound("Job not found")
@@ -62,13 +65,13 @@ async def _job(job_id: int) -> Job:
     return job
 
 
-@bp.get("/api/jobs/<int:job_id>")
-async def get_job(job_id: int) -> Any:
+@bp.get("/api/jobs/<job_id>")
+async def get_job(job_id: str) -> Any:
     return jsonify(job_json(await _job(job_id)))
 
 
-@bp.post("/api/jobs/<int:job_id>/retry")
-async def retry_job(job_id: int) -> Any:
+@bp.post("/api/jobs/<job_id>/retry")
+async def retry_job(job_id: str) -> Any:
     """Only dead jobs (see :func:`gateway.jobs.queue.retry_dead`)."""
     job = await _job(job_id)
     updated = await retry_dead(job.id, current_app.extensions["gateway"].clock.now())

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from tortoise import connections
 
+from gateway.db_errors import OutageLog
+
 log = logging.getLogger("gateway.jobs")
 
 CHANNEL = "gateway_jobs"
@@ -75,6 +77,7 @@ class Listener:
         self.wake = wake
         self.listening = asyncio.Event()  # tests wait for it
         self._task: asyncio.Task[None] | None = None
+        self.outage = OutageLog(log, "job wake-up listener: database")
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -101,17 +104,16 @@ class Listener:
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._notified)
                 self.listening.set()
+                self.outage.ok()
                 self.wake()
                 delay = 0.5
                 await lost.wait()
-                log.warning("job wake-up listener: connection lost; reconnecting")
+                # Logged by the outage log: once, whatever the reconnects that follow.
+                self.outage.failed(ConnectionError("connection lost"))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.warning(
-                    "job wake-up listener: cannot listen (%s); polling meanwhile",
-                    type(exc).__name__,
-                )
+            except Exception as exc:  # workers poll meanwhile
+                self.outage.failed(exc)
             finally:
                 self.listening.clear()
                 if conn is not None and not conn.is_closed():

@@ -21,6 +21,7 @@ from typing import Any
 from quart import Quart
 
 from gateway.db import is_postgres
+from gateway.db_errors import OutageLog
 from gateway.events import JobContext, PermanentFailure, RetryLater
 from gateway.jobs import queue, wakeups
 from gateway.jobs.models import Job
@@ -80,6 +81,8 @@ class Worker:
         self._running: dict[int, tuple[Job, asyncio.Task[Any]]] = {}
         self._stopping = False
         self.listener: wakeups.Listener | None = None
+        # Shared by the loops: an unreachable database is logged once, not per poll.
+        self.outage = OutageLog(log, "job worker: database")
 
     @property
     def handlers(self) -> dict[str, Any]:
@@ -194,9 +197,13 @@ class Worker:
                 ran = await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # database blip: keep going, the poll retries
-                log.exception("job worker: claiming failed")
-                ran = False
+            except Exception as exc:  # database down: keep going, slower and quietly
+                self.outage.failed(exc)
+                # Backing off (up to 30 s) spares the database a reconnect storm; a
+                # wake-up cannot come sooner anyway, nothing commits while it is down.
+                await asyncio.sleep(self.outage.delay(self.poll) * self.rng.uniform(0.8, 1.2))
+                continue
+            self.outage.ok()
             if ran:
                 wake.set()  # more may be due: let the other loops look too
                 continue

@@ -2,8 +2,9 @@
 
 The state is 256 random bits, stored only as a SHA-256, single use (the callback deletes
 the row and only the request whose DELETE removed it proceeds), valid for ten minutes of
-``gw.clock``, and bound to the team, the user and the provider. The PKCE verifier is kept
-with it (encrypted) and never leaves the server.
+``gw.clock``, and bound to the team, the user, the provider and the browser (the hash of
+a nonce in a cookie, :mod:`gateway.oauth.binding`). The PKCE verifier is kept with it
+(encrypted) and never leaves the server.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tortoise.transactions import in_transaction
 
 from gateway.auth.tokens import hash_token
 from gateway.errors import GatewayError, ServiceUnavailable, ValidationError
-from gateway.oauth import common
+from gateway.oauth import binding, common
 from gateway.oauth.client import TokenEndpointError, token_request
 from gateway.oauth.models import OAuthConnection, OAuthState
 from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider
@@ -53,9 +54,14 @@ def check_return_to(gw: Gateway, value: str | None) -> str | None:
     so the callback can never be used as an open redirect."""
     if value is None or value == "":
         return None
+    refused = ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
     if len(value) > 2000 or any(ord(c) < 0x21 or c == "\\" for c in value):
-        raise ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
-    parts = urlsplit(value)
+        raise refused
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a malformed port)
+    except ValueError:
+        raise refused from None
     if not parts.scheme and not parts.netloc:
         if value.startswith("/") and not value.startswith("//"):
             return value
@@ -65,7 +71,7 @@ def check_return_to(gw: Gateway, value: str | None) -> str | None:
         allowed |= {o.rstrip("/").lower() for o in gw.config.gateway.cors_origins}
         if origin in allowed and "@" not in parts.netloc:
             return value
-    raise ValidationError("return_to is not an allowed URL", extra={"field": "return_to"})
+    raise refused
 
 
 def with_query(url: str, params: Mapping[str, str]) -> str:
@@ -83,27 +89,43 @@ def _require_configured(provider: OAuthProvider) -> None:
         )
 
 
+@dataclass
+class Started:
+    """A new authorization: where to send the browser, the state (for the continue
+    link) and the nonce the browser must hold (its cookie)."""
+
+    authorization_url: str
+    state: str
+    nonce: str
+
+
 async def start(
     gw: Gateway,
     provider: OAuthProvider,
-    team: Team,
+    team: Team | int,
     user_id: int,
     return_to: str | None,
     args: Mapping[str, str],
-) -> str:
-    """Store a new state and answer the provider's authorization URL."""
+    *,
+    options: Mapping[str, Any] | None = None,
+) -> Started:
+    """Store a new state bound to a new browser nonce. ``options``: already checked
+    connect options (a restart), instead of reading them from ``args``."""
     _require_configured(provider)
     return_to = check_return_to(gw, return_to)
-    options = provider.connect_options(args) if provider.connect_options else {}
+    if options is None:
+        options = provider.connect_options(args) if provider.connect_options else {}
     state = generate_token(43)  # 43 chars of [A-Za-z0-9]: ~256 bits
+    nonce = binding.new_nonce()
     verifier = generate_token(64) if provider.pkce else None
     now = gw.clock.now()
     cipher = common.cipher(gw)
     await OAuthState.filter(expires_at__lt=now).delete()  # keep the table small
     await OAuthState.create(
         state_hash=hash_token(state),
+        browser_hash=binding.nonce_hash(nonce),
         provider=provider.name,
-        team_id=team.id,
+        team_id=getattr(team, "id", team),
         user_id=user_id,
         code_verifier_enc=cipher.encrypt_optional(verifier),
         return_to=return_to,
@@ -123,10 +145,33 @@ async def start(
         params["code_challenge"] = create_s256_code_challenge(verifier)
         params["code_challenge_method"] = "S256"
     params.update(provider.extra_authorize_params)
-    return with_query(provider.endpoint("authorize_url", options) or "", params)
+    url = with_query(provider.endpoint("authorize_url", dict(options)) or "", params)
+    return Started(url, state, nonce)
 
 
-async def _consume(gw: Gateway, provider: OAuthProvider, raw: str | None, user_id: int | None):
+async def restart(gw: Gateway, provider: OAuthProvider, raw: str | None, user_id: int) -> Started:
+    """The continue link of a connect started without a browser (an API token): the
+    same user, signed in to this browser, takes the authorization over. The old state
+    is used up (so the link works once) and a new one, bound to this browser, replaces
+    it with the same team, return path and options.
+
+    :raises CallbackError: unknown, used or expired state; another user's.
+    """
+    row = await _consume(gw, provider, raw, user_id, nonce=None, check_browser=False)
+    return await start(
+        gw, provider, row.team_id, row.user_id, row.return_to, {}, options=row.options or {}
+    )
+
+
+async def _consume(
+    gw: Gateway,
+    provider: OAuthProvider,
+    raw: str | None,
+    user_id: int | None,
+    *,
+    nonce: str | None,
+    check_browser: bool = True,
+) -> OAuthState:
     if not raw:
         raise CallbackError("INVALID_STATE", "The authorization state is missing")
     row = await OAuthState.get_or_none(state_hash=hash_token(raw))
@@ -137,6 +182,14 @@ async def _consume(gw: Gateway, provider: OAuthProvider, raw: str | None, user_i
     if user_id is not None and user_id != row.user_id:
         raise CallbackError(
             "STATE_USER_MISMATCH", "This authorization was started by another user", status=403
+        )
+    # Checked before the state is used up: a stranger's visit (the attack this stops)
+    # must not spoil the flow of the browser that did start it.
+    if check_browser and not binding.matches(nonce, row.browser_hash):
+        raise CallbackError(
+            "STATE_BROWSER_MISMATCH",
+            "This authorization was started in another browser; start it again here",
+            status=403,
         )
     # Single use: only the request whose DELETE removed the row may go on.
     if await OAuthState.filter(id=row.id).delete() != 1:
@@ -155,13 +208,19 @@ class Connected:
 
 
 async def finish(
-    gw: Gateway, provider: OAuthProvider, args: Mapping[str, str], user_id: int | None
+    gw: Gateway,
+    provider: OAuthProvider,
+    args: Mapping[str, str],
+    user_id: int | None,
+    nonce: str | None,
 ) -> Connected:
-    """Consume the state, exchange the code, learn the account and store the tokens.
+    """Consume the state (``nonce``: what this browser holds, see
+    :mod:`gateway.oauth.binding`), exchange the code, learn the account and store the
+    tokens.
 
     :raises CallbackError: for every failure; nothing is stored then.
     """
-    row = await _consume(gw, provider, args.get("state"), user_id)
+    row = await _consume(gw, provider, args.get("state"), user_id, nonce=nonce)
     back = row.return_to
     if args.get("error"):
         code = str(args["error"])[:64]

@@ -15,6 +15,8 @@ class OAuthState(Model):
 
     id = fields.IntField(primary_key=True)
     state_hash = fields.CharField(max_length=64, unique=True)
+    # SHA-256 of the nonce in the starting browser's cookie (gateway.oauth.binding).
+    browser_hash = fields.CharField(max_length=64, null=True)
     provider = fields.CharField(max_length=64)
     team: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "identity.Team", related_name="oauth_states", on_delete=fields.CASCADE

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, current_app, jsonify, request
+from quart import Blueprint, current_app, jsonify
 from tortoise.transactions import in_transaction
 
 from gateway.auth import require_principal, require_super_admin
 from gateway.errors import NotFound
+from gateway.inputs import parse_id, text_arg
 from gateway.jobs.api import job_json
 from gateway.jobs.models import Job
 from gateway.jobs.queue import QueueSettings, jobs_for
@@ -46,14 +47,15 @@ async def list_events() -> Any:
     if team_id is not None:
         query = query.filter(team_id=team_id)
     for field in ("type", "status", "source"):
-        if request.args.get(field):
-            query = query.filter(**{field: request.args[field]})
+        value = text_arg(field, WebhookEvent)
+        if value is not None:
+            query = query.filter(**{field: value})
     query, limit = page(query)
     return paginated(await query, limit, event_json)
 
 
-async def _event(event_id: int) -> WebhookEvent:
-    event = await WebhookEvent.get_or_none(id=event_id)
+async def _event(raw_id: str) -> WebhookEvent:
+    event = await WebhookEvent.get_or_none(id=parse_id(raw_id, "event_id", WebhookEvent))
     if event is None:
         await require_principal()
         raise NotFound("Event not found")
@@ -61,15 +63,15 @@ async def _event(event_id: int) -> WebhookEvent:
     return event
 
 
-@bp.get("/api/events/<int:event_id>")
-async def get_event(event_id: int) -> Any:
+@bp.get("/api/events/<event_id>")
+async def get_event(event_id: str) -> Any:
     event = await _event(event_id)
     jobs = await Job.filter(event_id=event.id).order_by("id")
     return jsonify({**event_json(event, payload=True), "jobs": [job_json(j) for j in jobs]})
 
 
-@bp.post("/api/events/<int:event_id>/replay")
-async def replay_event(event_id: int) -> Any:
+@bp.post("/api/events/<event_id>/replay")
+async def replay_event(event_id: str) -> Any:
     """Run the event's handlers again: one new job per handler that wants it now."""
     event = await _event(event_id)
     gw = current_app.extensions["gateway"]

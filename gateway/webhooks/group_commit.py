@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from tortoise.exceptions import IntegrityError
 
+from gateway.db_errors import classify
 from gateway.errors import ServiceUnavailable
 from gateway.webhooks.store import Delivery, Stored
 
@@ -78,8 +79,13 @@ class GroupCommit:
         try:
             results = await self._store([d for d, _ in batch])
         except Exception as exc:
-            if len(batch) == 1 and not isinstance(exc, IntegrityError):
-                _settle(batch[0][1], exc=exc)
+            # One delivery, or a database that cannot be reached: storing them one by
+            # one cannot help (and would only multiply the attempts and the log lines).
+            if (len(batch) == 1 and not isinstance(exc, IntegrityError)) or classify(
+                exc
+            ) == "unavailable":
+                for _, future in batch:
+                    _settle(future, exc=exc)
                 return
             # The type only: a database's message may quote the row, i.e. payload data.
             log.info(

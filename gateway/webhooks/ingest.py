@@ -11,19 +11,25 @@ retries, and the rolled-back transaction leaves nothing half-done.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import sqlite3
 from collections import Counter
 from typing import Any, NoReturn
 from urllib.parse import unquote_plus
 
 from quart import Request, Response, current_app, jsonify, request
-from tortoise.exceptions import BaseORMException
 from werkzeug.datastructures import MultiDict
 
-from gateway.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized
+from gateway.errors import (
+    GatewayError,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+    ValidationError,
+)
 from gateway.jobs.worker import notify
 from gateway.plugins import await_me_maybe
+from gateway.webhooks.checks import check_events, failure_answer
 from gateway.webhooks.group_commit import GroupCommit
 from gateway.webhooks.source import WebhookRequest, WebhookSource
 from gateway.webhooks.spool import spool_dir, spooled
@@ -34,21 +40,11 @@ log = logging.getLogger("gateway.webhooks")
 STATS_KEY = "gateway_webhook_stats"
 GROUP_KEY = "gateway_webhook_group_commit"
 SPOOL_KEY = "gateway_webhook_spool_dir"
-# Errors that mean "the database could not do it now", answered 503 so senders retry.
-try:  # asyncpg is optional (SQLite-only installs)
-    from asyncpg import PostgresError as _PgError
-except ImportError:  # pragma: no cover
-    _PgError = sqlite3.Error
-DB_ERRORS: tuple[type[BaseException], ...] = (
-    BaseORMException,
-    sqlite3.Error,
-    _PgError,
-    OSError,
-)
 
 
 def stats(app: Any = None) -> dict[str, Counter[str]]:
-    """Per-source counters: received, duplicate, unauthorized, too_large, failed."""
+    """Per-source counters: received, duplicate, unauthorized, too_large, timed_out,
+    invalid, failed."""
     return (app or current_app).extensions.setdefault(STATS_KEY, {})
 
 
@@ -60,17 +56,23 @@ def _count(source: WebhookSource, what: str, app: Any = None) -> None:
     per_source[what] += 1
 
 
-async def read_body(req: Request, limit: int) -> bytes:
+async def read_body(req: Request, limit: int, deadline_seconds: float | None = None) -> bytes:
     """The body, refused with 413 from Content-Length before reading, or as soon as a
-    chunked body passes ``limit`` (only ``limit`` bytes are ever held)."""
+    chunked body passes ``limit`` (only ``limit`` bytes are ever held); 408 when it has
+    not all arrived within ``deadline_seconds`` (Quart's ``BODY_TIMEOUT`` does not apply:
+    the body is read here, not through ``get_data``)."""
     if req.content_length is not None and req.content_length > limit:
         raise PayloadTooLarge()
     body = req.body  # Quart's limit for this request is at least ``limit`` (see plugin)
     data = bytearray()
-    async for chunk in body:
-        data.extend(chunk)
-        if len(data) > limit:
-            raise PayloadTooLarge()
+    try:
+        async with asyncio.timeout(deadline_seconds):
+            async for chunk in body:
+                data.extend(chunk)
+                if len(data) > limit:
+                    raise PayloadTooLarge()
+    except TimeoutError:
+        raise RequestTimeout() from None
     return bytes(data)
 
 
@@ -132,9 +134,12 @@ async def handle(source: WebhookSource) -> Response:
     if source.streaming is not None:
         return await _handle_streamed(app, http, source, gw)
     try:
-        body = await read_body(http, source.max_body_bytes)
+        body = await read_body(http, source.max_body_bytes, source.body_timeout_seconds)
     except PayloadTooLarge:
         _count(source, "too_large")
+        raise
+    except RequestTimeout:
+        _count(source, "timed_out")
         raise
     return await _ingest(app, source, build_request(http, body, source, gw))
 
@@ -149,7 +154,7 @@ async def _handle_streamed(app: Any, http: Request, source: WebhookSource, gw: A
             raise PayloadTooLarge()
         hashers = await await_me_maybe(source.streaming.signer(req))
         if not hashers:
-            _refuse(source)
+            _refuse(app, source)
         directory = app.extensions.get(SPOOL_KEY)
         if directory is None:
             directory = app.extensions[SPOOL_KEY] = spool_dir(gw.config.gateway.data_dir)
@@ -164,10 +169,13 @@ async def _handle_streamed(app: Any, http: Request, source: WebhookSource, gw: A
     except PayloadTooLarge:
         _count(source, "too_large")
         raise
+    except RequestTimeout:
+        _count(source, "timed_out")
+        raise
 
 
-def _refuse(source: WebhookSource) -> NoReturn:
-    _count(source, "unauthorized")
+def _refuse(app: Any, source: WebhookSource) -> NoReturn:
+    _count(source, "unauthorized", app)
     log.warning("webhook %s: invalid signature, refused", source.name)
     raise Unauthorized("Invalid signature")
 
@@ -175,19 +183,17 @@ def _refuse(source: WebhookSource) -> NoReturn:
 async def _ingest(app: Any, source: WebhookSource, req: WebhookRequest) -> Response:
     """verify -> parse -> store (group commit) -> respond."""
     try:
-        ok = await await_me_maybe(source.verify(req))
-    except Unauthorized:
-        ok = False
-    if not ok:
-        _refuse(source)
-    try:
-        # parse may read the database (or, for a streaming source, write blobs).
-        events = list(await await_me_maybe(source.parse(req)) or [])
-        stored = await group_commit(app).submit(Delivery(source, events))
-    except DB_ERRORS as exc:
-        _count(source, "failed")
-        log.error("webhook %s: not stored (%s); answering 503", source.name, type(exc).__name__)
-        raise ServiceUnavailable("Could not store the event; retry later") from None
+        events, stored = await _verify_parse_store(app, source, req)
+    except GatewayError:
+        raise
+    except Exception as exc:
+        # One place for every database (or, for a streaming source, disk) failure on the
+        # way (verify and parse may query too, e.g. to find a call's team).
+        answer = failure_answer(app, source.name, exc)
+        if answer is None:
+            raise
+        _count(source, answer[0], app)
+        raise answer[1] from None
     _count(source, "received", app)
     if stored.new < len(events):
         _count(source, "duplicate", app)
@@ -198,3 +204,20 @@ async def _ingest(app: Any, source: WebhookSource, req: WebhookRequest) -> Respo
         return await await_me_maybe(source.respond(req, events, stored.teams))
     # The same answer for a duplicate: the sender only needs to know it may stop.
     return jsonify({"received": len(events)})
+
+
+async def _verify_parse_store(app: Any, source: WebhookSource, req: WebhookRequest) -> Any:
+    try:
+        ok = await await_me_maybe(source.verify(req))
+    except Unauthorized:
+        ok = False
+    if not ok:
+        _refuse(app, source)
+    try:
+        # parse may read the database (or, for a streaming source, write blobs).
+        events = list(await await_me_maybe(source.parse(req)) or [])
+        check_events(events)
+    except ValidationError:
+        _count(source, "invalid", app)
+        raise
+    return events, await group_commit(app).submit(Delivery(source, events))

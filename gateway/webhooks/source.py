@@ -173,6 +173,9 @@ class WebhookSource:
     :param respond: optional ``(WebhookRequest, events, teams) -> quart Response`` (may be
         async), built after the commit; default ``200 {"received": n}``.
     :param max_body_bytes: this route's body limit (413 above it).
+    :param body_timeout_seconds: the whole body must arrive within this (408 after it):
+        a sender that announces a body and trickles it cannot hold a connection. Raise
+        it for a source that uploads large bodies (recordings, audio).
     :param form: parse ``application/x-www-form-urlencoded`` bodies into ``request.form``.
     :param streaming: a :class:`Streaming` for sources whose bodies are too large to
         hold in memory (audio). ``parse`` then reads ``request.spool``; it may move a
@@ -188,6 +191,7 @@ class WebhookSource:
     apply_batch: Callable[[list[ApplyContext]], Awaitable[None]] | None = None
     respond: Callable[..., Any] | None = None
     max_body_bytes: int = 1024 * 1024
+    body_timeout_seconds: float = 10.0
     methods: tuple[str, ...] = ("POST",)
     form: bool = True
     streaming: Streaming | None = None

@@ -38,14 +38,14 @@ class Refused(Exception):
 
 
 def origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a bad port or a broken IPv6 literal
+    except ValueError:
+        raise Refused("not an http(s) URL") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise Refused("not an http(s) URL")
-    default = 443 if parts.scheme == "https" else 80
-    try:
-        port = parts.port or default
-    except ValueError:
-        raise Refused("bad port") from None
+    port = port or (443 if parts.scheme == "https" else 80)
     return parts.scheme, parts.hostname.lower(), port
 
 

@@ -24,24 +24,26 @@ async def call_team_number(call_sid: str | None) -> str | None:
 
 
 async def call_team_id(req: WebhookRequest) -> int | None:
-    call_sid = req.form.get("CallSid")
+    call_sid = p.value(req.form, "CallSid")
     call = await Call.filter(external_id=call_sid).first() if call_sid else None
     return call.team_id if call else None
 
 
 async def parse(req: WebhookRequest) -> list[ParsedEvent]:
     form = req.form
+    p.check(form)
     recording_sid = p.sid(form, "RecordingSid", "RE")
     status = p.required(form, "RecordingStatus")
-    p.optional_int(form, "RecordingDuration")
-    p.optional_int(form, "RecordingChannels")
+    call_sid = p.value(form, "CallSid")
+    if call_sid is not None:
+        p.sid(form, "CallSid", "CA")
     return [
         ParsedEvent(
             type=EVENT_TYPE,
             # Twilio may send in-progress, then completed (or absent) for one recording.
             dedup_key=f"{recording_sid}:{status}",
             payload=p.payload(form),
-            phone_number=await call_team_number(form.get("CallSid")),
+            phone_number=await call_team_number(call_sid),
             occurred_at=p.timestamp(form, "RecordingStartTime") or req.received_at,
         )
     ]

@@ -4,33 +4,41 @@ twice. The call row is advanced in the ingestion transaction (see
 
 from __future__ import annotations
 
+import hashlib
+
 from gateway.calls.status import CallUpdate, upsert_calls
 from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookRequest
 from plugins.twilio_voice import params as p
+from plugins.twilio_voice.signature import signed_params
 
 EVENT_TYPE = "voice.call.status"
-IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
 
 def dedup_key(req: WebhookRequest, call_sid: str, status: str, sequence: int | None) -> str:
-    """(CallSid, CallStatus, SequenceNumber) names one progress event exactly, so it
-    catches a retry whatever its headers. Without a sequence number (Twilio omits it
-    when only ``completed`` is subscribed) Twilio's idempotency token tells retries
-    apart; without either, one event per status is all we can know."""
+    """The event's identity, from signed data only.
+
+    The signature covers the URL and every form parameter, not the headers: a key
+    that took a header (``I-Twilio-Idempotency-Token``, say) would let anyone holding
+    one captured callback store it again and again with new header values. So:
+    (CallSid, CallStatus, SequenceNumber) when Twilio numbers its callbacks, which
+    names one progress event exactly; without a sequence number (Twilio omits it when
+    only ``completed`` is subscribed) the hash of everything signed, in the canonical
+    form the signature is computed over (a reordered body verifies the same, so it must
+    not count as a new event). A retry is byte-for-byte the same request: the same key.
+    """
     if sequence is not None:
         return f"{call_sid}:{status}:{sequence}"
-    token = (req.headers.get(IDEMPOTENCY_HEADER) or "").strip()
-    if token:
-        return f"{call_sid}:{status}:token:{token[:128]}"
-    return f"{call_sid}:{status}"
+    signed = signed_params(req.form) if req.form else req.body.decode("utf-8", "replace")
+    digest = hashlib.sha256(f"{req.query_string}\n{signed}".encode()).hexdigest()[:32]
+    return f"{call_sid}:{status}:signed:{digest}"
 
 
 def parse(req: WebhookRequest) -> list[ParsedEvent]:
     form = req.form
+    p.check(form)
     call_sid = p.sid(form, "CallSid", "CA")
     status = p.required(form, "CallStatus")
     sequence = p.optional_int(form, "SequenceNumber")
-    p.optional_int(form, "CallDuration")  # a malformed duration is a 400, not a 500 later
     when = p.timestamp(form) or req.received_at
     return [
         ParsedEvent(
@@ -52,8 +60,8 @@ def call_update(ctx: ApplyContext) -> CallUpdate:
         at=ctx.event.occurred_at or ctx.clock.now(),
         duration_seconds=p.optional_int(form, "CallDuration"),
         team_id=ctx.team.id if ctx.team is not None else None,
-        account_id=form.get("AccountSid"),
-        direction=form.get("Direction"),
+        account_id=p.value(form, "AccountSid"),
+        direction=p.value(form, "Direction"),
         from_number=p.caller(form),
         to_number=p.called(form),
     )

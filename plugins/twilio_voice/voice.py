@@ -30,6 +30,7 @@ REGISTER_CALL_PATH = "/v1/convai/twilio/register-call"
 
 def parse(req: WebhookRequest) -> list[ParsedEvent]:
     form = req.form
+    p.check(form)
     call_sid = p.sid(form, "CallSid", "CA")
     return [
         ParsedEvent(

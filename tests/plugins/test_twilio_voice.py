@@ -448,15 +448,33 @@ async def test_duplicates_are_acknowledged_and_stored_once(client):
     assert sorted(keys) == [f"{call_sid}:completed:3", f"{call_sid}:ringing:1"]
 
 
-async def test_idempotency_token_separates_retries_when_there_is_no_sequence(client):
+async def test_replayed_callback_with_new_unsigned_headers_is_stored_once(client):
+    """``I-Twilio-Idempotency-Token`` is not signed: an attacker replaying one captured
+    callback with fresh header values must not create new events."""
     call_sid = sid("CA")
     form = status_form(call_sid, "completed", None, CallDuration="9")
-    header = {"I-Twilio-Idempotency-Token": "tok-1"}
-    for headers in (header, header, {"I-Twilio-Idempotency-Token": "tok-2"}):
+    for n in range(5):
+        headers = {"I-Twilio-Idempotency-Token": f"forged-{n}", "X-Home-Region": f"r{n}"}
         assert (await post(client, "status", form, headers=headers)).status_code == 200
-    assert await WebhookEvent.filter(source="twilio_voice.status").count() == 2
+    assert await WebhookEvent.filter(source="twilio_voice.status").count() == 1
+    # Parameters in another order verify the same: still the same event.
+    reordered = dict(reversed(list(form.items())))
+    assert (await post(client, "status", reordered)).status_code == 200
+    assert await WebhookEvent.filter(source="twilio_voice.status").count() == 1
     call = await Call.get(external_id=call_sid)
     assert (call.status, call.duration_seconds) == ("completed", 9)
+
+
+async def test_distinct_signed_callbacks_without_sequence_are_kept_apart(client):
+    call_sid = sid("CA")
+    first = status_form(call_sid, "completed", None, CallDuration="9")
+    second = status_form(call_sid, "completed", None, CallDuration="9", Timestamp="later")
+    for form in (first, second, first):
+        assert (await post(client, "status", form)).status_code == 200
+    keys = await WebhookEvent.filter(source="twilio_voice.status").values_list(
+        "dedup_key", flat=True
+    )
+    assert len(keys) == 2 and all(k.startswith(f"{call_sid}:completed:signed:") for k in keys)
 
 
 # -- recordings end to end -------------------------------------------------------------

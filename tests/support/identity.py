@@ -60,6 +60,24 @@ async def login(client: Any, email: str, password: str = PASSWORD) -> dict[str, 
     return {"Cookie": session_cookie(resp)}
 
 
+async def join_by_invitation(
+    app: Any, team_id: int, inviter: dict[str, str], email: str, role: str = "member"
+) -> int:
+    """``inviter`` invites ``email`` over HTTP and the invitee, with no account yet,
+    accepts from their own browser (a fresh client) with :data:`PASSWORD`. Returns the
+    new user's id."""
+    resp = await app.test_client().post(
+        f"/api/teams/{team_id}/invitations", json={"email": email, "role": role}, headers=inviter
+    )
+    assert resp.status_code == 201, await resp.get_data(as_text=True)
+    token = (await resp.get_json())["invitation"]["token"]
+    resp = await app.test_client().post(
+        f"/api/invitations/{token}/accept", json={"password": PASSWORD}
+    )
+    assert resp.status_code == 200, await resp.get_data(as_text=True)
+    return (await resp.get_json())["user"]["id"]
+
+
 def from_ip(ip: str) -> dict[str, Any]:
     """Test-client keyword arguments for a request from ``ip``."""
     return {"scope_base": {"client": (ip, 40000)}}

@@ -38,11 +38,12 @@ class TestPlugin:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, max_body_bytes: int = 64 * 1024) -> None:
+    def __init__(self, max_body_bytes: int = 64 * 1024, body_timeout_seconds: float = 10.0) -> None:
         from gateway.logs import redactor
 
         redactor.add(SECRET.decode())  # as the core does for a plugin's SecretStr settings
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
         self.applied: list[str] = []
         self.ran: list[tuple[str, str]] = []  # (handler, event id)
         self.fail_mode: str | None = None  # "error" | "retry_later" | "permanent"
@@ -106,6 +107,7 @@ class TestPlugin:
                 parse=self.parse,
                 apply=self.apply,
                 max_body_bytes=self.max_body_bytes,
+                body_timeout_seconds=self.body_timeout_seconds,
                 form=False,
             )
         ]
