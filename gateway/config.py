@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from gateway.errors import StartupError
 from gateway.logs import REDACTED
+from gateway.storage.settings import S3Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -74,6 +75,20 @@ class GatewaySettings(BaseModel):
         description="Bearer token a Prometheus scraper may use for GET /metrics "
         "(super admins may always read it).",
     )
+    replica_name: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The replica label on every /metrics series; default: the host name.",
+    )
+    # Recordings: local disk under data_dir, or an S3-compatible bucket ([gateway.s3]).
+    recording_storage: Literal["local", "s3"] = "local"
+    s3: S3Settings = Field(default_factory=S3Settings)
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> GatewaySettings:
+        if self.recording_storage == "s3" and not self.s3.bucket:
+            raise ValueError("recording_storage = 's3' needs [gateway.s3] bucket")
+        return self
 
     @property
     def resolved_auto_migrate(self) -> bool:
@@ -308,6 +323,11 @@ def load_config(
         message = _first_error("gateway", exc).replace("plugin 'gateway'", "gateway")
         raise StartupError(message) from None
     _teach_redactor(settings)
+    unresolved_s3 = [m for m in missing if m.startswith("s3.")]
+    if settings.recording_storage == "s3" and unresolved_s3:
+        # A reference that resolves to nothing must not silently fall back to whatever
+        # credentials the AWS chain finds on this machine.
+        raise StartupError(f"gateway: key {unresolved_s3[0]}")
     if not settings.data_dir.is_absolute():
         settings.data_dir = (base_dir / settings.data_dir).resolve()
     plugin_tables = data.get("plugins", {})
