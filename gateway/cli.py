@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.identity.cli",
     "gateway.oauth.cli",
     "gateway.jobs.cli",
+    "gateway.storage.cli",
 )
 
 CONFIG_HELP = "path to plugins.toml (default: $GATEWAY_CONFIG, else ./plugins.toml)"

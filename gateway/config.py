@@ -338,4 +338,6 @@ def load_config(
     allowlist = None
     if "plugins" in data:
         allowlist = {n for n, t in plugin_tables.items() if t.get("enabled", True) is not False}
-    return GatewayConfig(settings, plugin_tables, path=cfg_path, allowlist=allowlist)
+    config = GatewayConfig(settings, plugin_tables, path=cfg_path, allowlist=allowlist)
+    config.unresolved["gateway"] = missing  # references in [gateway] that resolved to nothing
+    return config
