@@ -131,7 +131,8 @@ def _resolve_secret_refs(value: Any, base_dir: Path, missing: list[str], key: st
     """
     if isinstance(value, dict) and set(value) in ({"env"}, {"file"}):
         if "env" in value:
-            resolved = os.environ.get(str(value["env"]))
+            # Empty counts as unset: container platforms pass optional variables as "".
+            resolved = os.environ.get(str(value["env"])) or None
             if resolved is None:
                 missing.append(f"{key} (environment variable {value['env']} is not set)")
             return resolved
