@@ -5,6 +5,7 @@ once the bucket's copy reads back right, so every row keeps a readable copy."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.calls.models import Recording
+from gateway.cli import main
 from gateway.storage import LocalDiskStorage, recording_storage
 from gateway.storage.fallback import FallbackStorage
 from gateway.storage.migrate import Migration
@@ -48,11 +50,11 @@ async def bucket(moto_server):
     await store.close()
 
 
-async def seed(app) -> tuple[LocalDiskStorage, dict[str, Recording]]:
+async def seed(app, big: int = 3_000_000) -> tuple[LocalDiskStorage, dict[str, Recording]]:
     local = recording_storage(app)
     rows = {
         "ok1": await stored(local, 1, b"one" * 1000),
-        "ok2": await stored(local, 2, b"two" * 3_000_000),  # 9 MB: a multipart copy
+        "ok2": await stored(local, 2, b"two" * big),  # 9 MB: a multipart copy
         "corrupt": await stored(local, 3, b"three" * 1000),
         "gone": await stored(local, 4, b"four"),
     }
@@ -141,9 +143,9 @@ def write_config(tmp_path: Path, app, s3: dict, storage: str = "local") -> Path:
 
 @pytest.mark.slow
 async def test_the_command_reports_counts_and_fails_on_a_damaged_file(
-    local_app, moto_server, tmp_path
+    local_app, moto_server, tmp_path, capsys
 ):
-    _, rows = await seed(local_app)
+    _, rows = await seed(local_app, big=10)
     config = write_config(tmp_path, local_app, moto_server.settings())
     first = gateway(config, "storage", "migrate", "--to", "s3")
     assert first.returncode == 1, first.stderr
@@ -155,6 +157,8 @@ async def test_the_command_reports_counts_and_fails_on_a_damaged_file(
         first.stderr
     )
     assert "Traceback" not in first.stderr
-    refused = gateway(config, "storage", "migrate", "--to", "s3", "--delete-local")
-    assert refused.returncode == 2
-    assert refused.stderr.strip().startswith("gateway: storage migrate: --delete-local needs")
+    # Refused before anything is opened (so it can run in this process).
+    argv = ["--config", str(config), "storage", "migrate", "--to", "s3", "--delete-local"]
+    assert await asyncio.to_thread(main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("gateway: storage migrate: --delete-local needs")
