@@ -26,13 +26,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client.mmap_dict import MmapedDict
 
 from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from tests.support import slow_job_plugin
 from tests.support.fake_elevenlabs import SECRET, AudioDelivery, headers, transcription
-from tests.support.s3 import free_port
+from tests.support.processes import Paused, Server, received_by_pid, until, worker_pids
 from tests.support.webhook_plugin import PATH as TEST_PATH
 from tests.support.webhook_plugin import TestPlugin, delivery
 from tests.test_metrics import samples
@@ -59,51 +58,6 @@ webhook_secret = {{ env = "TEST_ELEVENLABS_SECRET" }}
 """
     )
     return config
-
-
-async def until(predicate, what: str, timeout: float = 60.0) -> None:
-    """Wait for another process to get somewhere (it is not on our clock)."""
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-class Server:
-    def __init__(self, tmp_path: Path, workers: int, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "gateway.cli", "--config", str(serve_config(tmp_path)),
-                "serve", "--port", str(self.port), "--workers", str(workers), "--no-worker",
-            ],
-            env={**os.environ, **ENV, **(env or {})},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
-
-    async def started(self) -> None:
-        async def answers() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(self.proc.stderr.read().decode())
-            return await self.accepts()
-
-        await until(answers, "the server to start")
-
-    async def accepts(self) -> bool:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except OSError:
-            return False
-        writer.close()
-        return True
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 async def slow_upload(
@@ -150,7 +104,7 @@ async def sigterm_during_an_upload(server: Server, tmp_path: Path, name: str) ->
 
 
 async def test_sigterm_lets_one_process_finish_an_upload_in_flight(tmp_path):
-    server = Server(tmp_path, workers=1)
+    server = Server(serve_config(tmp_path), workers=1, env=ENV)
     try:
         await server.started()
         await sigterm_during_an_upload(server, tmp_path, "conv_drain1")
@@ -158,46 +112,11 @@ async def test_sigterm_lets_one_process_finish_an_upload_in_flight(tmp_path):
         server.stop()
 
 
-def worker_pids(server_pid: int) -> list[int]:
-    """The supervisor's Hypercorn worker processes (not multiprocessing's helper)."""
-    found = []
-    for task in Path(f"/proc/{server_pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"spawn_main" in cmdline:
-                found.append(int(child))
-    return found
-
-
-def received_by_pid(directory: Path) -> dict[int, float]:
-    """Each worker's own count of received webhooks, read from its metrics file."""
-    counts = {}
-    for path in directory.glob("counter_*.db"):
-        total = 0.0
-        for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(path)):
-            _metric, name, labels, _help = json.loads(key)
-            if name == "gateway_webhook_requests_total" and labels["outcome"] == "received":
-                total += value
-        counts[int(path.stem.split("_")[1])] = total
-    return counts
-
-
-class Paused:
-    """SIGSTOP one worker for a while: the other one must take every new connection."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-
-    def __enter__(self) -> None:
-        os.kill(self.pid, signal.SIGSTOP)
-
-    def __exit__(self, *exc: object) -> None:
-        os.kill(self.pid, signal.SIGCONT)
-
-
 async def test_two_workers_count_together_and_drain_on_sigterm(tmp_path):
     metrics_dir = tmp_path / "metrics"
-    server = Server(tmp_path, workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    server = Server(
+        serve_config(tmp_path), workers=2, env={**ENV, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    )
     try:
         await server.started()
         first, second = worker_pids(server.proc.pid)
