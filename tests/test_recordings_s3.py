@@ -26,7 +26,7 @@ from tests.plugins.test_twilio_voice import (
 from tests.plugins.test_twilio_voice import settings as twilio_settings
 from tests.support.fake_elevenlabs import SECRET, AudioDelivery, send_chunked
 from tests.support.fake_twilio import FakeTwilioMedia, sid
-from tests.support.s3 import bucket_contents
+from tests.support.s3 import bucket_contents, free_port
 
 MIB = 1024 * 1024
 
@@ -111,3 +111,23 @@ async def test_twilio_recording_is_downloaded_into_the_bucket(s3_app, media):
     store = recording_storage(app)
     assert await bucket_contents(store) == {"objects": [rec.storage_key], "uploads": []}
     assert await store.read(rec.storage_key) == audio
+
+
+async def test_elevenlabs_audio_is_503_while_the_store_is_unreachable(make_app, clock):
+    """The sender retries later; nothing is stored meanwhile."""
+    closed = {
+        "bucket": "recordings",
+        "endpoint_url": f"http://127.0.0.1:{free_port()}",
+        "path_style": True,
+        "access_key_id": "k",
+        "secret_access_key": "s",
+        "max_attempts": 1,
+    }
+    app = await make_app(
+        recording_storage="s3", s3=closed, plugins={"elevenlabs": {"webhook_secret": SECRET}}
+    )
+    delivery = AudioDelivery("conv_down", audio_bytes=100_000, t=int(clock.now().timestamp()))
+    response = await send_chunked(app.test_client(), delivery)
+    assert response.status_code == 503
+    assert (await response.get_json())["code"] == "SERVICE_UNAVAILABLE"
+    assert await WebhookEvent.all().count() == 0 and await Recording.all().count() == 0
