@@ -39,6 +39,7 @@ from gateway.counters import MULTIPROC_ENV
 
 log = logging.getLogger("gateway.serve")
 
+SUPERVISED_ENV = "GATEWAY_SUPERVISED_WORKER"
 QUICK_DEATH_SECONDS = 5.0  # a worker that dies sooner than this after starting ...
 MAX_QUICK_DEATHS = 5  # ... this many times in a row means the deployment is broken
 
@@ -63,6 +64,16 @@ def metrics_directory() -> Iterator[str]:
     finally:
         os.environ.pop(MULTIPROC_ENV, None)
         shutil.rmtree(made, ignore_errors=True)
+
+
+def ignore_stop_signals_if_supervised() -> None:
+    """In a worker process of this supervisor (called as the worker loads the app):
+    SIGTERM and SIGINT are ignored, since the supervisor's shutdown event is what stops
+    a worker, after its requests. (Dispositions set in the supervisor would not survive
+    the exec of a spawned process.)"""
+    if os.environ.get(SUPERVISED_ENV):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _mark_dead(pid: int | None) -> None:
@@ -106,18 +117,18 @@ class Supervisor:
 
     def run(self) -> int:
         self.sockets = self.hc.create_sockets()
-        # Spawned workers inherit ignored signals: only the shutdown event stops them.
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        stops = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in stops}
+        os.environ[SUPERVISED_ENV] = "1"  # read by each worker as it loads the app
         try:
             for _ in range(self.workers):
                 self._start_one()
-            for sig in previous:
-                signal.signal(sig, self._on_signal)
             status = self._watch()
             self._close_sockets()  # new connections are refused once the workers close too
             self._drain()
             return status
         finally:
+            os.environ.pop(SUPERVISED_ENV, None)
             self._close_sockets()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

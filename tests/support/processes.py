@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -49,15 +50,39 @@ class Server:
             env={**os.environ, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, to signal as a terminal would
         )  # fmt: skip
+        # Read stderr as it comes (a full pipe would block the server): the lines are
+        # kept for assertions, and each worker says "Running on" once it serves.
+        self.stderr: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    async def started(self) -> None:
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode(errors="replace"))
+
+    def serving(self) -> int:
+        """How many worker processes have started serving so far (replacements too)."""
+        return sum("Running on" in line for line in self.stderr)
+
+    async def started(self, serving: int = 1) -> None:
+        """Until ``serving`` processes serve (all of them started: none is half-way
+        through its startup, holding a database lock)."""
+
         async def answers() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(self.proc.stderr.read().decode())
-            return await self.accepts()
+                self._reader.join(5)
+                raise AssertionError("".join(self.stderr))
+            return self.serving() >= serving and await self.accepts()
 
         await until(answers, "the server to start")
+
+    async def exited(self, timeout: float = 30) -> int:
+        code = await asyncio.to_thread(self.proc.wait, timeout)
+        await asyncio.to_thread(self._reader.join, 5)
+        return code
 
     async def accepts(self) -> bool:
         try:
