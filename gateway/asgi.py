@@ -12,6 +12,7 @@ from quart import Quart
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.logs import configure_logging
+from gateway.serve_workers import ignore_stop_signals_if_supervised
 
 
 def tuned_for_serving(app: Quart) -> Quart:
@@ -29,6 +30,7 @@ def tuned_for_serving(app: Quart) -> Quart:
 
 
 def app_from_environment() -> Quart:
+    ignore_stop_signals_if_supervised()
     config = load_config()
     configure_logging(config.gateway.log_format, config.gateway.log_level)
     return tuned_for_serving(create_app(config))

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.oauth.cli",
     "gateway.jobs.cli",
     "gateway.scheduling.cli",
+    "gateway.storage.cli",
 )
 
 CONFIG_HELP = "path to plugins.toml (default: $GATEWAY_CONFIG, else ./plugins.toml)"

@@ -19,6 +19,12 @@ pending migrations when auto_migrate allows it (SQLite by default), and only the
 serves."""
 
 
+CHECK_HELP = """Everything serve checks, changing nothing: the configuration, every enabled
+plugin and its settings, the database and its pending migrations, the recordings bucket,
+the data directory. With --role, also whether the configuration is fit for several
+replicas of that role. Exit status 2, with one line per problem, when it is not."""
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
@@ -59,6 +65,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "check",
         help="validate everything serve would check, without changing anything; "
         "non-zero when serve would refuse to start",
+        description=CHECK_HELP,
+    )
+    p.add_argument(
+        "--role",
+        choices=["api", "worker", "scheduler", "all"],
+        help="also require what several replicas of this role need (PostgreSQL, owned "
+        "secrets set explicitly, shared rate limits, S3 recordings); one line per problem",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="reach no service (database, bucket, Redis): check the configuration alone, "
+        "e.g. while building an image",
     )
     p.set_defaults(handler=cmd_check)
 
@@ -149,9 +168,11 @@ def _writable(directory: Path) -> bool:
     return os.access(directory, os.W_OK)
 
 
-async def _check(config: GatewayConfig) -> int:
+async def _check(config: GatewayConfig, role: str | None = None, offline: bool = False) -> int:
     """Everything ``serve`` checks before it serves, writing nothing: plugins and their
-    settings (by creating the app), the database and its migrations, the data directory.
+    settings (by creating the app), the database and its migrations, the recordings
+    bucket, the data directory; with ``role``, fitness for several replicas
+    (:mod:`gateway.roles`). ``offline`` reaches no service.
 
     :raises StartupError: the first reason ``serve`` would refuse to start.
     """
@@ -164,7 +185,11 @@ async def _check(config: GatewayConfig) -> int:
     auto_migrate = settings.resolved_auto_migrate
     sqlite_file = _sqlite_file(gw.db.url)
     print(f"config: ok ({config.path or 'no file, defaults'})")
-    if sqlite_file is not None and not sqlite_file.exists():
+    if offline:
+        print("database: not reached (--offline)")
+        pending: list[str] = []
+        needs_dir = sqlite_file.parent if sqlite_file is not None else None
+    elif sqlite_file is not None and not sqlite_file.exists():
         # Opening it would create it: say what serve will do instead.
         if not auto_migrate:
             raise StartupError(
@@ -172,7 +197,7 @@ async def _check(config: GatewayConfig) -> int:
                 "would refuse; run `gateway migrate`"
             )
         print(f"database: {sqlite_file} does not exist yet; serve creates it and migrates")
-        pending: list[str] = []
+        pending = []
         needs_dir = sqlite_file.parent
     else:
         try:
@@ -191,6 +216,7 @@ async def _check(config: GatewayConfig) -> int:
             + (f" ({applies})" if pending else "")
         )
         needs_dir = None
+    await _check_storage(config, offline)
     sources = owned_secret_sources(config)
     for name, source in sources.items():
         where = f" into {secrets_path(config)}" if source == "would be generated" else ""
@@ -206,11 +232,52 @@ async def _check(config: GatewayConfig) -> int:
         )
     if needs_dir is not None and not _writable(needs_dir):
         raise StartupError(f"data_dir: {needs_dir} is not writable: serve would fail")
+    return await _check_role(config, role, offline) if role else 0
+
+
+async def _check_storage(config: GatewayConfig, offline: bool) -> None:
+    settings = config.gateway
+    if settings.recording_storage != "s3":
+        print("recordings: local disk")
+        return
+    where = f"s3 bucket '{settings.s3.bucket}'"
+    if offline:
+        print(f"recordings: {where} (not reached: --offline)")
+        return
+    from gateway.storage import StorageError
+    from gateway.storage.s3 import S3Storage
+
+    bucket = S3Storage(settings.s3)
+    try:
+        await bucket.ping()
+    except StorageError as exc:
+        raise StartupError(f"recordings: cannot reach {where} ({exc})") from None
+    finally:
+        await bucket.close()
+    print(f"recordings: {where} ok")
+
+
+async def _check_role(config: GatewayConfig, role: str, offline: bool) -> int:
+    import sys
+
+    from gateway.roles import reach_services, replica_problems
+
+    problems = replica_problems(config, role)
+    if not offline:
+        answered, unreachable = await reach_services(config, role)
+        for line in answered:
+            print(line)
+        problems += unreachable
+    for problem in problems:
+        print(f"gateway: role {role}: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"role {role}: fit for several replicas")
     return 0
 
 
 def cmd_check(args: argparse.Namespace, config: GatewayConfig) -> int:
-    return asyncio.run(_check(config))
+    return asyncio.run(_check(config, args.role, args.offline))
 
 
 # -- plugins / config ---------------------------------------------------------------

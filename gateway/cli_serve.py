@@ -12,7 +12,9 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.config import Sockets
 
 from gateway.config import GatewayConfig
+from gateway.counters import MULTIPROC_ENV
 from gateway.errors import StartupError
+from gateway.serve_workers import metrics_directory, supervise
 
 
 class BoundConfig(HypercornConfig):
@@ -95,7 +97,18 @@ def serve(args: argparse.Namespace, config: GatewayConfig) -> int:
         hc.worker_class = "uvloop"
     except ImportError:
         hc.worker_class = "asyncio"
-    # One worker runs in this process, so SIGTERM reaches Hypercorn's own handler.
-    hc.workers = 0 if args.workers <= 1 else args.workers
     # Hypercorn logs "Running on http://host:port" once it accepts connections.
-    return run(hc)
+    if args.workers <= 1:
+        # One worker runs in this process, so SIGTERM reaches Hypercorn's own handler:
+        # it stops accepting and finishes in-flight requests within graceful_timeout.
+        hc.workers = 0
+        if os.environ.get(MULTIPROC_ENV):  # configured by the operator: honour it
+            with metrics_directory():
+                return run(hc)
+        return run(hc)
+    hc.workers = args.workers
+    # Requests drain within graceful_timeout, then the app's shutdown runs (the job
+    # worker's grace included); a worker past both is killed.
+    stop_timeout = hc.graceful_timeout + config.gateway.job_shutdown_grace_seconds + 5
+    with metrics_directory():
+        return supervise(hc, args.workers, stop_timeout=stop_timeout)

@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from gateway.errors import StartupError
 from gateway.logs import REDACTED
+from gateway.storage.settings import S3Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -125,6 +126,20 @@ class GatewaySettings(BaseModel):
         description="Bearer token a Prometheus scraper may use for GET /metrics "
         "(super admins may always read it).",
     )
+    replica_name: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The replica label on every /metrics series; default: the host name.",
+    )
+    # Recordings: local disk under data_dir, or an S3-compatible bucket ([gateway.s3]).
+    recording_storage: Literal["local", "s3"] = "local"
+    s3: S3Settings = Field(default_factory=S3Settings)
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> GatewaySettings:
+        if self.recording_storage == "s3" and not self.s3.bucket:
+            raise ValueError("recording_storage = 's3' needs [gateway.s3] bucket")
+        return self
 
     @property
     def resolved_auto_migrate(self) -> bool:
@@ -167,7 +182,8 @@ def _resolve_secret_refs(value: Any, base_dir: Path, missing: list[str], key: st
     """
     if isinstance(value, dict) and set(value) in ({"env"}, {"file"}):
         if "env" in value:
-            resolved = os.environ.get(str(value["env"]))
+            # Empty counts as unset: container platforms pass optional variables as "".
+            resolved = os.environ.get(str(value["env"])) or None
             if resolved is None:
                 missing.append(f"{key} (environment variable {value['env']} is not set)")
             return resolved
@@ -359,6 +375,11 @@ def load_config(
         message = _first_error("gateway", exc).replace("plugin 'gateway'", "gateway")
         raise StartupError(message) from None
     _teach_redactor(settings)
+    unresolved_s3 = [m for m in missing if m.startswith("s3.")]
+    if settings.recording_storage == "s3" and unresolved_s3:
+        # A reference that resolves to nothing must not silently fall back to whatever
+        # credentials the AWS chain finds on this machine.
+        raise StartupError(f"gateway: key {unresolved_s3[0]}")
     if not settings.data_dir.is_absolute():
         settings.data_dir = (base_dir / settings.data_dir).resolve()
     if settings.mail.ca_file is not None and not settings.mail.ca_file.is_absolute():
@@ -371,4 +392,6 @@ def load_config(
     allowlist = None
     if "plugins" in data:
         allowlist = {n for n, t in plugin_tables.items() if t.get("enabled", True) is not False}
-    return GatewayConfig(settings, plugin_tables, path=cfg_path, allowlist=allowlist)
+    config = GatewayConfig(settings, plugin_tables, path=cfg_path, allowlist=allowlist)
+    config.unresolved["gateway"] = missing  # references in [gateway] that resolved to nothing
+    return config

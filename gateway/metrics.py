@@ -1,40 +1,37 @@
 """Core plugin: ``GET /metrics`` in the Prometheus text format.
 
-Counters of what this process has taken in (webhooks by source and outcome, group
-commits) and gauges read from the database at scrape time (jobs by status, the age of
-the oldest due job, OAuth connections by provider and status), plus the process's CPU
-and memory. Readable by super admins, or with ``Authorization: Bearer
-<[gateway] metrics_token>`` for a scraper.
+Counters of what the gateway has taken in (webhooks by source and outcome, group
+commits; kept by :mod:`gateway.counters`) and gauges read from the database at scrape
+time (jobs by status, the age of the oldest due job, OAuth connections by provider and
+status). One process (``gateway serve``, one worker) also shows its CPU and memory; with
+``serve --workers N`` the counters are summed over the worker processes, whichever
+answers the scrape (prometheus-client's multiprocess mode), and per-process figures are
+left out. Every series carries ``replica`` (``[gateway] replica_name``, default the host
+name). Readable by super admins, or with ``Authorization: Bearer <[gateway]
+metrics_token>`` for a scraper.
 """
 
 from __future__ import annotations
 
 import hmac
+import socket
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from quart import Blueprint, Response, current_app, request
 from tortoise.functions import Count
 
 from gateway.auth.principal import bearer_token, require_super_admin
+from gateway.counters import counters, multiprocess_dir
 from gateway.jobs.models import PENDING, Job
 from gateway.oauth.models import OAuthConnection
 from hookspecs import hookimpl
 
 bp = Blueprint("metrics", __name__)
-
-WEBHOOK_OUTCOMES = (
-    "received",
-    "duplicate",
-    "unauthorized",
-    "too_large",
-    "timed_out",
-    "invalid",
-    "failed",
-)
 
 
 class _Snapshot:
@@ -53,43 +50,31 @@ def _bearer_matches(token: str) -> bool:
     return given is not None and hmac.compare_digest(given, token)
 
 
-def _webhook_families(app: Any) -> list[Metric]:
-    from gateway.webhooks.ingest import group_commit, stats
+def replica_name(config: Any) -> str:
+    return config.gateway.replica_name or socket.gethostname()
 
-    requests = CounterMetricFamily(
-        "gateway_webhook_requests",
-        "Webhook requests this process answered, by source and outcome.",
-        labels=["source", "outcome"],
-    )
-    counters = stats(app)
-    for source in sorted(app.extensions["gateway"].registry("register_webhook_sources")):
-        per_source = counters.get(source, {})
-        for outcome in WEBHOOK_OUTCOMES:
-            requests.add_metric([source, outcome], per_source.get(outcome, 0))
-    commits = group_commit(app).counters
-    return [
-        requests,
-        CounterMetricFamily(
-            "gateway_webhook_commits",
-            "Transactions that stored webhooks (one per batch).",
-            value=commits["transactions"],
-        ),
-        CounterMetricFamily(
-            "gateway_webhook_committed_deliveries",
-            "Webhook deliveries stored; divided by commits, the mean batch size.",
-            value=commits["deliveries"],
-        ),
-        CounterMetricFamily(
-            "gateway_webhook_commit_splits",
-            "Batches whose transaction failed and were retried one delivery at a time.",
-            value=commits["split"],
-        ),
-        GaugeMetricFamily(
-            "gateway_webhook_commit_batch_max",
-            "Largest number of deliveries stored in one transaction.",
-            value=commits["largest"],
-        ),
-    ]
+
+def _labelled(families: Iterable[Metric], replica: str) -> Iterator[Metric]:
+    """Each family again with ``replica`` on every sample. ``*_created`` samples are
+    left out: the multiprocess mode has none, and one process alone should not differ."""
+    for family in families:
+        copy = Metric(family.name, family.documentation, family.type, family.unit)
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            labels = {**sample.labels, "replica": replica}
+            copy.add_sample(sample.name, labels, sample.value, sample.timestamp, sample.exemplar)
+        yield copy
+
+
+def _process_families(app: Any) -> list[Metric]:
+    """The counters: this process's, or every worker's summed from their files."""
+    directory = multiprocess_dir()
+    if directory:
+        counters(app)  # this process's series exist (zeros) even before its first webhook
+        return list(MultiProcessCollector(None, path=directory).collect())
+    families = list(counters(app).registry.collect())
+    return families + list(ProcessCollector(registry=None).collect())
 
 
 async def _database_families(app: Any) -> list[Metric]:
@@ -137,9 +122,10 @@ async def metrics() -> Response:
     token = app.extensions["gateway"].config.gateway.metrics_token
     if token is None or not _bearer_matches(token.get_secret_value()):
         await require_super_admin()
+    families = [*_process_families(app), *await _database_families(app)]
+    replica = replica_name(app.extensions["gateway"].config)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot([*_webhook_families(app), *await _database_families(app)]))
-    ProcessCollector(registry=registry)
+    registry.register(_Snapshot(_labelled(families, replica)))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

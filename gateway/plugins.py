@@ -47,6 +47,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "gateway.team_settings.plugin",
     "gateway.metrics",
     "gateway.scheduling.plugin",
+    "gateway.storage.plugin",
 )
 
 

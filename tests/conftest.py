@@ -89,6 +89,14 @@ async def truncate_postgres(url: str) -> None:
         await conn.close()
 
 
+@pytest.fixture(scope="session")
+def moto_server() -> Any:
+    """A local S3 (moto's server mode) for this pytest process; see tests/support/s3.py."""
+    from tests.support.s3 import start_moto
+
+    yield from start_moto()
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()

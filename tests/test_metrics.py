@@ -3,6 +3,8 @@ and figures that follow what happened (webhooks, group commits, the job queue)."
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -19,11 +21,16 @@ async def start(make_app, db="sqlite", **settings):
     return app.test_client()
 
 
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def samples(text: str, replica: str | None = None) -> dict[tuple[str, tuple], float]:
+    """``{(name, labels): value}``; every series must carry the ``replica`` label (the
+    host name unless configured), which is left out of the keys."""
     out = {}
+    replica = replica or socket.gethostname()
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+            labels = dict(s.labels)
+            assert labels.pop("replica", None) == replica, s
+            out[(s.name, tuple(sorted(labels.items())))] = s.value
     return out
 
 
@@ -94,3 +101,12 @@ async def test_figures_follow_webhooks_and_the_queue(make_app, clock, db_kind):
     assert m[("gateway_jobs", (("status", "succeeded"),))] == 2
     assert ("gateway_jobs", (("status", "pending"),)) not in m
     assert m[("gateway_jobs_oldest_due_seconds", ())] == 0
+
+
+async def test_every_series_names_the_configured_replica(make_app):
+    client = await start(make_app, metrics_token=SCRAPE_TOKEN, replica_name="api-7")
+    response = await client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
+    m = samples(await response.get_data(as_text=True), replica="api-7")
+    requests = "gateway_webhook_requests_total"
+    assert m[(requests, (("outcome", "received"), ("source", "test.events")))] == 0
+    assert not any(name.endswith("_created") for name, _ in m)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from tortoise.exceptions import IntegrityError
 
@@ -31,9 +32,20 @@ StoreBatch = Callable[[list[Delivery]], Awaitable[list[Stored]]]
 MAX_BATCH = 128
 
 
+class CommitObserver(Protocol):
+    """Told about each commit and split (the /metrics counters)."""
+
+    def committed_batch(self, deliveries: int) -> None: ...
+
+    def split(self) -> None: ...
+
+
 class GroupCommit:
-    def __init__(self, store: StoreBatch, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, store: StoreBatch, max_batch: int = MAX_BATCH, observer: CommitObserver | None = None
+    ) -> None:
         self._store = store
+        self._observer = observer
         self._max = max_batch
         self._queue: list[tuple[Delivery, asyncio.Future[Stored]]] = []
         self._task: asyncio.Task[None] | None = None
@@ -94,6 +106,8 @@ class GroupCommit:
                 type(exc).__name__,
             )
             self.counters["split"] += 1
+            if self._observer is not None:
+                self._observer.split()
             for delivery, future in batch:
                 await self._commit_alone(delivery, future)
         else:
@@ -120,6 +134,8 @@ class GroupCommit:
         c["transactions"] += 1
         c["deliveries"] += deliveries
         c["largest"] = max(c["largest"], deliveries)
+        if self._observer is not None:
+            self._observer.committed_batch(deliveries)
 
 
 def _stopped() -> ServiceUnavailable:

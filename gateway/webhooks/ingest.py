@@ -20,6 +20,7 @@ from urllib.parse import unquote_plus
 from quart import Request, Response, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
 
+from gateway.counters import counters
 from gateway.errors import (
     GatewayError,
     PayloadTooLarge,
@@ -49,11 +50,12 @@ def stats(app: Any = None) -> dict[str, Counter[str]]:
 
 
 def _count(source: WebhookSource, what: str, app: Any = None) -> None:
-    counters = stats(app)
-    per_source = counters.get(source.name)
+    app = app or current_app
+    per_source = stats(app).get(source.name)
     if per_source is None:
-        per_source = counters[source.name] = Counter()
+        per_source = stats(app)[source.name] = Counter()
     per_source[what] += 1
+    counters(app).webhook(source.name, what)
 
 
 async def read_body(req: Request, limit: int, deadline_seconds: float | None = None) -> bytes:
@@ -122,7 +124,9 @@ def group_commit(app: Any) -> GroupCommit:
     group = app.extensions.get(GROUP_KEY)
     if group is None:
         gw = app.extensions["gateway"]
-        group = app.extensions[GROUP_KEY] = GroupCommit(lambda batch: store_batch(batch, gw))
+        group = app.extensions[GROUP_KEY] = GroupCommit(
+            lambda batch: store_batch(batch, gw), observer=counters(app)
+        )
     return group
 
 

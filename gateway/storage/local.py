@@ -1,57 +1,30 @@
-"""Blob storage for recordings: an interface and the local-disk default.
+"""The local-disk store: files under one root directory, created owner-only.
 
-Writers stream: a download is written chunk by chunk to a temporary file, hashed on the
-way, and only becomes visible under its key when committed, so a crash or an aborted
-download never leaves a half file behind a key. The default lives under
-``<data_dir>/recordings``; an S3-compatible store can implement the same protocol.
+A writer writes to ``<root>/.partial/<random>``, renamed onto its key on commit, so a
+blob never appears half written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import mimetypes
 import os
-import re
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO
 
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+from gateway.storage.base import (
+    BlobInfo,
+    BlobNotFound,
+    BlobStream,
+    check_key,
+    check_presign_seconds,
+    check_range,
+)
 
-
-class StorageError(Exception):
-    """A key that is not allowed, or a write that could not complete."""
-
-
-def check_key(key: str) -> str:
-    """Keys are relative slash-separated names; nothing may climb out of the store."""
-    if len(key) > 512 or not _SAFE_KEY.match(key) or ".." in key.split("/"):
-        raise StorageError("invalid storage key")
-    return key
-
-
-class BlobWriter(Protocol):
-    size: int
-
-    async def write(self, chunk: bytes) -> None: ...
-
-    def hexdigest(self) -> str: ...
-
-    async def commit(self) -> None: ...
-
-    async def abort(self) -> None: ...
-
-
-class BlobStorage(Protocol):
-    """What recording code needs from a store."""
-
-    def writer(self, key: str) -> BlobWriter: ...
-
-    async def exists(self, key: str) -> bool: ...
-
-    async def read(self, key: str) -> bytes: ...
-
-    async def delete(self, key: str) -> bool: ...
+READ_CHUNK = 256 * 1024
 
 
 def owner_only_dir(path: Path) -> None:
@@ -103,12 +76,25 @@ class LocalWriter:
         self.partial.unlink(missing_ok=True)
 
 
+async def _file_chunks(fh: BinaryIO, length: int) -> AsyncIterator[bytes]:
+    left = length
+    while left > 0:
+        chunk = await asyncio.to_thread(fh.read, min(READ_CHUNK, left))
+        if not chunk:  # the file shrank under us: end the stream short, never hang
+            return
+        left -= len(chunk)
+        yield chunk
+
+
 class LocalDiskStorage:
     """Files under one root directory, created owner-only."""
 
-    def __init__(self, root: Path) -> None:
+    name = "local"
+
+    def __init__(self, root: Path, *, create: bool = True) -> None:
         self.root = Path(root)
-        owner_only_dir(self.root)
+        if create:
+            owner_only_dir(self.root)
 
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -119,8 +105,51 @@ class LocalDiskStorage:
     async def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    async def stat(self, key: str) -> BlobInfo | None:
+        path = self.path(key)
+        try:
+            size = path.stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return BlobInfo(size=size, content_type=mimetypes.guess_type(path.name)[0])
+
     async def read(self, key: str) -> bytes:
-        return await asyncio.to_thread(self.path(key).read_bytes)
+        try:
+            return await asyncio.to_thread(self.path(key).read_bytes)
+        except (FileNotFoundError, NotADirectoryError):
+            raise BlobNotFound(key) from None
+
+    async def stream(self, key: str, start: int = 0, end: int | None = None) -> BlobStream:
+        path = self.path(key)
+        try:
+            fh = await asyncio.to_thread(path.open, "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise BlobNotFound(key) from None
+        try:
+            size = os.fstat(fh.fileno()).st_size
+            first, last = check_range(size, start, end)
+            await asyncio.to_thread(fh.seek, first)
+        except BaseException:
+            fh.close()
+            raise
+
+        async def close() -> None:
+            fh.close()
+
+        return BlobStream(
+            _file_chunks(fh, last - first + 1),
+            size=size,
+            start=first,
+            end=last,
+            content_type=mimetypes.guess_type(path.name)[0],
+            close=close,
+        )
+
+    async def presign(self, key: str, seconds: int) -> str | None:
+        """Local files have no URL of their own: stream them."""
+        check_key(key)
+        check_presign_seconds(seconds)
+        return None
 
     async def delete(self, key: str) -> bool:
         """Remove the blob; ``False`` when it was already gone (deleting is idempotent)."""
@@ -130,14 +159,3 @@ class LocalDiskStorage:
         except FileNotFoundError:
             return False
         return True
-
-
-def recording_storage(app: Any) -> BlobStorage:
-    """The app's recording store (local disk under ``<data_dir>/recordings`` unless
-    something registered another one in ``app.extensions["recording_storage"]``)."""
-    store = app.extensions.get("recording_storage")
-    if store is None:
-        data_dir = app.extensions["gateway"].config.gateway.data_dir
-        store = LocalDiskStorage(Path(data_dir) / "recordings")
-        app.extensions["recording_storage"] = store
-    return store

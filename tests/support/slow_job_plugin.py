@@ -1,0 +1,48 @@
+"""A plugin whose job handler blocks until a marker file exists, for tests that stop a
+real ``gateway worker`` process while it runs a job. The test installs it as a
+distribution (a dist-info on PYTHONPATH, see tests/test_plugins.py ``make_dist``), so
+the command finds it through the ``gateway.plugins`` entry points like any plugin.
+
+``[plugins.slowjob]``: ``marker`` (the file that lets the handler finish) and ``log``
+(the file ``start``/``done`` lines with the event id and pid are appended to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from gateway import hookimpl
+from gateway.config import PluginSettings
+from gateway.events import EventHandler, JobContext
+
+HANDLER = "slowjob.block"
+
+
+class Settings(PluginSettings):
+    marker: str
+    log: str
+
+
+def _append(path: str, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+@hookimpl
+def register_event_handlers(config: Any) -> list[EventHandler]:
+    settings = config.plugin_config("slowjob", Settings)
+
+    async def block(ctx: JobContext) -> None:
+        ident = f"{ctx.event.payload['id']} {os.getpid()}"
+        _append(settings.log, f"start {ident}")
+        while not Path(settings.marker).exists():
+            await asyncio.sleep(0.02)
+        _append(settings.log, f"done {ident}")
+
+    return [EventHandler(HANDLER, ("slow.*",), block)]
