@@ -121,6 +121,29 @@ def register_event_handlers(config: GatewayConfig) -> Any:
     """
 
 
+# --- CRMs (after-call sync) -----------------------------------------------------------
+
+
+@hookspec
+def register_crms(config: GatewayConfig) -> Any:
+    """Describe the CRMs this plugin logs calls in and looks callers up in.
+
+    Called once while the app is created. For every CRM returned the core subscribes a
+    handler named ``<name>.log_call`` to ``voice.call.analyzed`` and owns everything
+    around the plugin's few functions: the effects ledger (each call logged exactly once,
+    across retries, duplicates, replays and crashes), tokens and refresh, the provider's
+    rate limits across processes, retries, and the caller lookup for personalization
+    (the core's ``lookup_contact`` asks the team's connected CRMs in this order). See
+    docs/sync.md.
+
+    :param config: the loaded gateway configuration; read your own settings with
+        ``config.plugin_config(<your name>, <your settings model>)``.
+    :return: a list of :class:`gateway.sync.CRM` (or ``None``). Results of all plugins
+        are concatenated; a CRM name used twice, or anything that is not a ``CRM``,
+        stops startup naming the plugin.
+    """
+
+
 # --- team settings ------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ CORE_APPS: dict[str, dict[str, Any]] = {
         "models": ["gateway.team_settings.models"],
         "migrations": "gateway.team_settings.migrations",
     },
+    "sync": {"models": ["gateway.sync.models"], "migrations": "gateway.sync.migrations"},
 }
 
 
