@@ -17,6 +17,7 @@ records every API request (method, path, query, JSON, monotonic time).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from typing import Any
@@ -37,6 +38,7 @@ class FakeCrm(FakeOAuthServer):
         self.limit: int | None = None
         self.window = 1.0
         self.throttled = 0
+        self.search_delay = 0.0  # seconds the contact search takes (a slow CRM)
         self._ids = itertools.count(1001)
 
     def add_routes(self, app: web.Application) -> None:
@@ -82,6 +84,8 @@ class FakeCrm(FakeOAuthServer):
     async def find_contacts(self, request: web.Request) -> web.Response:
         if (refused := await self._gate(request)) is not None:
             return refused
+        if self.search_delay:
+            await asyncio.sleep(self.search_delay)
         phone = request.query.get("phone")
         hits = [c for c in self.contacts.values() if c["phone"] == phone]
         return web.json_response({"results": hits})
