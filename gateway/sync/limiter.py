@@ -5,16 +5,19 @@ no free slot the caller gets the seconds until one opens, and a job is reschedul
 then (``RetryLater(..., count_attempt=False)``): a backlog drains at the provider's pace
 and never sleeps in a worker.
 
-Where the counts live (sliding logs, so a window never admits more than its limit):
+Every limit is a sliding log of request times (so no window of the limit's length ever
+holds more than its count), kept:
 
-- ``[gateway] rate_limit_storage = "redis://..."``: Redis, through the ``limits``
-  library's moving window (one count for every replica);
-- else, on PostgreSQL: a row per limit in ``sync_rate_windows``, updated under
+- in Redis when ``[gateway] rate_limit_storage = "redis://..."`` (a sorted set per limit,
+  updated by one Lua script: atomic, one count for every replica);
+- else, on PostgreSQL, in a row per limit of ``sync_rate_windows``, updated under
   ``SELECT ... FOR UPDATE`` (every process on that database shares it);
-- else (SQLite, the embedded single-process mode): process memory (``limits``).
+- else (SQLite, the embedded single-process mode) in process memory.
 
-Times are wall-clock unix seconds (like gateway/ratelimit.py: a frozen test clock must
-not freeze a provider's limit).
+The window is widened by :data:`MARGIN_FRACTION` (at least :data:`MARGIN_MIN_SECONDS`):
+a provider counts requests when they *arrive*, and two requests sent exactly one window
+apart can arrive less than a window apart. Times are wall-clock unix seconds (like
+gateway/ratelimit.py: a frozen test clock must not freeze a provider's limit).
 """
 
 from __future__ import annotations
@@ -22,11 +25,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from limits import RateLimitItemPerSecond
-from limits.aio.strategies import MovingWindowRateLimiter
 from tortoise.transactions import in_transaction
 
 from gateway.sync.contract import DEFAULT_BUCKET, RateLimit
@@ -35,6 +37,8 @@ from gateway.sync.models import RateWindow
 log = logging.getLogger("gateway.sync")
 
 EXTENSION = "gateway_sync_limiter"
+MARGIN_FRACTION = 0.02
+MARGIN_MIN_SECONDS = 0.05
 
 
 def applicable(limits: Sequence[RateLimit], bucket: str) -> list[RateLimit]:
@@ -42,38 +46,70 @@ def applicable(limits: Sequence[RateLimit], bucket: str) -> list[RateLimit]:
     return [lim for lim in limits if lim.bucket in (DEFAULT_BUCKET, bucket)]
 
 
+def window_of(limit: RateLimit) -> float:
+    """The window the log keeps: the limit's, widened by the arrival margin."""
+    return limit.seconds + max(MARGIN_MIN_SECONDS, limit.seconds * MARGIN_FRACTION)
+
+
 def _key(account_key: str, limit: RateLimit) -> str:
-    return f"{account_key}|{limit.bucket}|{limit.requests}/{limit.seconds}"
+    return f"gateway:ratelimit:{account_key}|{limit.bucket}|{limit.requests}/{limit.seconds}"
 
 
-class _LimitsBackend:
-    """Memory or Redis, through ``limits``' moving window."""
+def _decide(hits: list[float], limit: RateLimit, now: float) -> tuple[list[float], float]:
+    """``(hits kept, wait)``: ``wait`` 0 means granted (``now`` was appended)."""
+    window = window_of(limit)
+    kept = [t for t in hits if t > now - window]
+    if len(kept) < limit.requests:
+        kept.append(now)
+        return kept, 0.0
+    return kept, max(0.001, kept[-limit.requests] + window - now)
 
-    def __init__(self, url: str) -> None:
-        from gateway.ratelimit import _storage
 
-        self.storage = _storage(url)
-        self.strategy = MovingWindowRateLimiter(self.storage)
+class _MemoryBackend:
+    """One process: a list per limit (no await between read and write, so no lock)."""
 
-    @staticmethod
-    def _item(limit: RateLimit) -> Any:
-        return RateLimitItemPerSecond(limit.requests, limit.seconds)
+    def __init__(self) -> None:
+        self.logs: dict[str, list[float]] = {}
 
     async def take(self, key: str, limit: RateLimit) -> float:
-        item = self._item(limit)
-        if await self.strategy.hit(item, "gateway-provider", key):
-            return 0.0
-        stats = await self.strategy.get_window_stats(item, "gateway-provider", key)
-        return max(0.001, stats.reset_time - time.time())
+        self.logs[key], wait = _decide(self.logs.get(key, []), limit, time.time())
+        return wait
 
     async def close(self) -> None:
-        timer = getattr(self.storage, "timer", None)
-        if timer is not None and not timer.done():
-            timer.cancel()
-        bridge = getattr(self.storage, "bridge", None)
-        client = getattr(bridge, "storage", None)
-        if client is not None and hasattr(client, "aclose"):
-            await client.aclose()
+        self.logs.clear()
+
+
+# KEYS[1] the sorted set; ARGV now, window, limit, member. Returns "0" (granted) or the
+# seconds until the oldest entry that blocks leaves the window.
+_REDIS_TAKE = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+  return '0'
+end
+local blocking = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+return tostring(tonumber(blocking[2]) + window - now)
+"""
+
+
+class _RedisBackend:
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self.client = redis.from_url(url)
+        self.script = self.client.register_script(_REDIS_TAKE)
+
+    async def take(self, key: str, limit: RateLimit) -> float:
+        now = time.time()
+        args = [repr(now), repr(window_of(limit)), limit.requests, uuid.uuid4().hex]
+        wait = float(await self.script(keys=[key], args=args))
+        return max(0.001, wait) if wait > 0 else 0.0
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
 
 class _DatabaseBackend:
@@ -85,15 +121,10 @@ class _DatabaseBackend:
             await RateWindow.bulk_create(fresh, ignore_conflicts=True, using_db=conn)
             row = await RateWindow.filter(key=key).select_for_update().using_db(conn).first()
             assert row is not None
-            now = time.time()
-            hits = [t for t in (row.hits or []) if t > now - limit.seconds]
-            if len(hits) < limit.requests:
-                hits.append(now)
+            hits, wait = _decide(list(row.hits or []), limit, time.time())
+            if hits != (row.hits or []):
                 await RateWindow.filter(key=key).using_db(conn).update(hits=hits)
-                return 0.0
-            if len(hits) != len(row.hits or []):
-                await RateWindow.filter(key=key).using_db(conn).update(hits=hits)
-            return max(0.001, hits[0] + limit.seconds - now)
+            return wait
 
     async def close(self) -> None:
         return None
@@ -123,11 +154,11 @@ def build(gw: Any) -> ProviderLimiter:
     from gateway.db import is_postgres
 
     url = str(gw.config.gateway.rate_limit_storage)
-    if url.split("://", 1)[0] not in {"memory", "async+memory"}:
-        return ProviderLimiter(_LimitsBackend(url), "redis")
+    if url.split("://", 1)[0] in {"redis", "rediss", "redis+unix"}:
+        return ProviderLimiter(_RedisBackend(url), "redis")
     if is_postgres(gw.db.url):
         return ProviderLimiter(_DatabaseBackend(), "database")
-    return ProviderLimiter(_LimitsBackend("memory://"), "memory")
+    return ProviderLimiter(_MemoryBackend(), "memory")
 
 
 def limiter_of(app: Any) -> ProviderLimiter:
