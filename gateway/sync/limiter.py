@@ -38,7 +38,7 @@ log = logging.getLogger("gateway.sync")
 
 EXTENSION = "gateway_sync_limiter"
 MARGIN_FRACTION = 0.02
-MARGIN_MIN_SECONDS = 0.05
+MARGIN_MIN_SECONDS = 0.2
 
 
 def applicable(limits: Sequence[RateLimit], bucket: str) -> list[RateLimit]:
