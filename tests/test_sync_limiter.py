@@ -29,7 +29,8 @@ async def _exercise(limiters: list[ProviderLimiter]) -> None:
     )
     granted = [w for w in results if w == 0]
     assert len(granted) == 5  # never more than the limit, whichever process asks
-    assert all(0 < w <= window_of(LIMITS[0]) for w in results if w)
+    # (concurrent callers read the clock before their turn: a few ms either way)
+    assert all(0 < w <= window_of(LIMITS[0]) + 0.1 for w in results if w)
     # The search bucket has its own, lower limit on top of the account's.
     other = f"acme:{uuid.uuid4().hex}"
     searches = [await limiters[0].acquire(other, LIMITS, "search") for _ in range(3)]

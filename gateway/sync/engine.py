@@ -125,10 +125,9 @@ async def _create_contact(
             if found is not None:
                 await effect.created(found.id, found.url)
                 return found
-        await req.api.reserve()
-        await effect.sending()
+        await req.api.ready()
         try:
-            contact = await crm.create_contact(req, call)
+            contact = await _sending(effect, req, crm.create_contact(req, call))
         except Skip as skip:
             await effect.skip(skip.reason)
             return None
@@ -139,6 +138,20 @@ async def _create_contact(
         return contact
 
 
+async def _sending(effect: ledger.EffectHandle, req: CRMRequest, creating: Any) -> Any:
+    """Commit "sent", then run the creating call; if it was deferred before any request
+    went out (it lost the last rate-limit slot to another job), take "sent" back, so
+    the next attempt does not search for a record that cannot exist."""
+    before = req.api.requests_sent
+    await effect.sending()
+    try:
+        return await creating
+    except RetryLater:
+        if req.api.requests_sent == before:
+            await effect.unsend()
+        raise
+
+
 async def log_call(crm: CRM, ctx: JobContext) -> None:
     """The ``<crm>.log_call`` handler (see the module docstring)."""
     payload = VoiceCallAnalyzed.model_validate(ctx.event.payload)
@@ -146,12 +159,18 @@ async def log_call(crm: CRM, ctx: JobContext) -> None:
     if team_id is None:
         return  # an unrouted call belongs to no team, so to no CRM
     subject = ledger.analysis_subject(payload.analysis_id)
+    connection = await OAuthConnection.get_or_none(team_id=team_id, provider=crm.provider)
+    req = None
+    if connection is not None and connection.status != "needs_reconnect":
+        req = request_for(ctx.app, crm, team_id, connection)
+        # While the provider's limit is full, waiting jobs cost no ledger writes (a
+        # backlog of hundreds is deferred again every window).
+        await req.api.ready()
     async with ledger.effect(
         ctx.app, subject=subject, plugin=crm.name, action="log_call", team_id=team_id
     ) as effect:
         if effect.done:
             return
-        connection = await OAuthConnection.get_or_none(team_id=team_id, provider=crm.provider)
         if connection is None:
             await effect.skip(NOT_CONNECTED)
             return
@@ -159,8 +178,9 @@ async def log_call(crm: CRM, ctx: JobContext) -> None:
             reason = needs_reconnect_reason(crm, connection)
             await effect.fail(reason)
             raise PermanentFailure(reason)
+        assert req is not None
         try:
-            await _log(ctx, crm, payload, effect, request_for(ctx.app, crm, team_id, connection))
+            await _log(ctx, crm, payload, effect, req)
         except NotConnected:
             await effect.skip(NOT_CONNECTED)  # disconnected while the job ran
         except ReconnectRequired:
@@ -193,9 +213,8 @@ async def _log(
             await effect.created(found.id, found.url)
             return
     contact = await _contact(ctx, crm, req, call, effect)
-    await req.api.reserve()  # a full limiter reschedules before anything is marked sent
-    await effect.sending()
-    logged = await crm.log_call(req, call, contact)
+    await req.api.ready()  # a full limiter reschedules before anything is marked sent
+    logged = await _sending(effect, req, crm.log_call(req, call, contact))
     await effect.created(logged.id, logged.url)
     log.info("%s: logged the call of analysis %s as %s", crm.name, call.analysis_id, logged.id)
 

@@ -110,6 +110,11 @@ class EffectHandle:
         if not self.row.sent:
             await self._update(sent=True, sent_at=self._gw.clock.now())
 
+    async def unsend(self) -> None:
+        """Take back :meth:`sending` when you know that no request went out."""
+        if self.row.sent:
+            await self._update(sent=False, sent_at=None)
+
     async def created(self, provider_id: str, url: str | None = None, **data: Any) -> None:
         """The provider created it: its id (and a link), committed before the job ends."""
         now = self._gw.clock.now()

@@ -75,6 +75,9 @@ class _MemoryBackend:
         self.logs[key], wait = _decide(self.logs.get(key, []), limit, time.time())
         return wait
 
+    async def peek(self, key: str, limit: RateLimit) -> float:
+        return _decide(list(self.logs.get(key, [])), limit, time.time())[1]
+
     async def close(self) -> None:
         self.logs.clear()
 
@@ -94,6 +97,17 @@ local blocking = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WI
 return tostring(tonumber(blocking[2]) + window - now)
 """
 
+# The same question without taking the slot (ARGV now, window, limit).
+_REDIS_PEEK = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local count = redis.call('ZCOUNT', KEYS[1], '(' .. (now - window), '+inf')
+if count < limit then
+  return '0'
+end
+local blocking = redis.call('ZRANGE', KEYS[1], -limit, -limit, 'WITHSCORES')
+return tostring(tonumber(blocking[2]) + window - now)
+"""
+
 
 class _RedisBackend:
     def __init__(self, url: str) -> None:
@@ -101,11 +115,17 @@ class _RedisBackend:
 
         self.client = redis.from_url(url)
         self.script = self.client.register_script(_REDIS_TAKE)
+        self.peek_script = self.client.register_script(_REDIS_PEEK)
 
     async def take(self, key: str, limit: RateLimit) -> float:
         now = time.time()
         args = [repr(now), repr(window_of(limit)), limit.requests, uuid.uuid4().hex]
         wait = float(await self.script(keys=[key], args=args))
+        return max(0.001, wait) if wait > 0 else 0.0
+
+    async def peek(self, key: str, limit: RateLimit) -> float:
+        args = [repr(time.time()), repr(window_of(limit)), limit.requests]
+        wait = float(await self.peek_script(keys=[key], args=args))
         return max(0.001, wait) if wait > 0 else 0.0
 
     async def close(self) -> None:
@@ -126,6 +146,10 @@ class _DatabaseBackend:
                 await RateWindow.filter(key=key).using_db(conn).update(hits=hits)
             return wait
 
+    async def peek(self, key: str, limit: RateLimit) -> float:
+        row = await RateWindow.get_or_none(key=key)
+        return _decide(list(row.hits or []) if row else [], limit, time.time())[1]
+
     async def close(self) -> None:
         return None
 
@@ -145,6 +169,15 @@ class ProviderLimiter:
             if wait > 0:
                 return math.ceil(wait * 1000) / 1000
         return 0.0
+
+    async def available(self, account_key: str, limits: Sequence[RateLimit], bucket: str) -> float:
+        """Whether a request could go now, taking nothing: ``0``, or the seconds until
+        a slot of every applicable limit is free."""
+        waits = [
+            await self.backend.peek(_key(account_key, lim), lim)
+            for lim in applicable(limits, bucket)
+        ]
+        return math.ceil(max(waits, default=0.0) * 1000) / 1000
 
     async def close(self) -> None:
         await self.backend.close()

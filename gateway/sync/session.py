@@ -23,6 +23,8 @@ other 4xx                     :class:`ProviderError` (``.status``, ``.body``): c
 
 The engine's token errors (``NotConnected``, ``ReconnectRequired``) pass through;
 ``TokenUnavailable`` becomes a ``RetryLater``. No token and no body is ever logged.
+``requests_sent`` counts the requests that went out, so a caller that committed "a
+request is going out" can tell, on a ``RetryLater``, that none did.
 """
 
 from __future__ import annotations
@@ -153,8 +155,7 @@ class ProviderSession:
         self.token_rejected = token_rejected or _default_rejected
         self.timeout = timeout
         self._token: str | None = None
-        self._prepaid: dict[str, int] = {}
-        self.requests_sent = 0
+        self.requests_sent = 0  # requests that went out (a caller can tell "nothing sent")
 
     async def __aenter__(self) -> ProviderSession:
         return self
@@ -164,26 +165,31 @@ class ProviderSession:
 
     # -- rate limits ------------------------------------------------------------------
 
-    async def reserve(self, bucket: str = DEFAULT_BUCKET) -> None:
-        """Take the slot of the next request in ``bucket`` now: before committing "a
-        request is going out" to the ledger, so that a full limiter reschedules the job
-        before anything is marked as sent.
+    async def ready(self, bucket: str = DEFAULT_BUCKET) -> None:
+        """Defer the caller unless a request in ``bucket`` could go now (nothing is
+        taken: the slot is taken when the request is sent). Call it before work that
+        would be wasted while the provider's limit is full.
 
         :raises RetryLater: no free slot (not counted as an attempt).
         """
-        await self._slot(bucket)
-        self._prepaid[bucket] = self._prepaid.get(bucket, 0) + 1
-
-    async def _slot(self, bucket: str) -> None:
         if not self.limits:
             return
-        if self._prepaid.get(bucket):
-            self._prepaid[bucket] -= 1
+        wait = await limiter_of(self.app).available(self.limit_key, self.limits, bucket)
+        if wait > 0:
+            self._defer(wait)
+
+    def _defer(self, wait: float) -> None:
+        reason = f"waiting {wait:.2f}s for a {self.provider} rate-limit slot"
+        raise RetryLater(wait, reason, count_attempt=False)
+
+    async def _slot(self, bucket: str) -> None:
+        # Taken right before the request goes out: the provider counts arrivals, so the
+        # time we record must be the time we send.
+        if not self.limits:
             return
         wait = await limiter_of(self.app).acquire(self.limit_key, self.limits, bucket)
         if wait > 0:
-            reason = f"waiting {wait:.2f}s for a {self.provider} rate-limit slot"
-            raise RetryLater(wait, reason, count_attempt=False)
+            self._defer(wait)
 
     # -- requests ------------------------------------------------------------------------
 
