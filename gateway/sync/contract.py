@@ -27,8 +27,8 @@ DEFAULT_BUCKET = "api"
 
 @dataclass(frozen=True)
 class RateLimit:
-    """At most ``requests`` per ``seconds`` per provider account (a HubSpot portal, a
-    Salesforce org, a Microsoft tenant), across every worker process.
+    """At most ``requests`` per ``seconds`` per provider account (a CRM portal, an org,
+    a tenant: the connection's ``account_id``), across every worker process.
 
     :param bucket: ``"api"`` (every request) or the name a request passes as
         ``bucket=`` (e.g. ``"search"``) for a limit that only some endpoints share.
@@ -185,7 +185,7 @@ class CRM:
         connection and tokens are used.
     :param display_name: shown on the call timeline.
     :param base_url: the API's base URL, or ``(account data) -> url`` when it depends on
-        the connection (a Salesforce instance URL).
+        the connection (an instance URL kept in the account data).
     :param find_contact: ``async (req, phone_e164) -> Contact | None``. Used by the
         caller lookup (under the personalization deadline) and before logging a call.
     :param log_call: ``async (req, call, contact | None) -> Logged``: create the call

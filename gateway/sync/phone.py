@@ -1,6 +1,6 @@
 """Phone numbers in E.164 on both sides of a CRM search: the caller's number arrives in
 E.164, CRMs store free text ("(415) 555-0199", "+1 415-555-0199", "004930..."). Parsing
-is Google's libphonenumber (the ``phonenumbers`` package); a number written without a
+is libphonenumber's (the ``phonenumbers`` package); a number written without a
 country code is read in the team's region."""
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ marker search), the caller lookup, contact creation by team setting, HubSpot's 4
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -47,7 +48,8 @@ async def connected(app: Any, **team_settings: Any) -> Any:
     return admin
 
 
-async def test_an_analyzed_call_becomes_one_call_engagement(make_app, hubspot, db_kind):
+async def test_an_analyzed_call_becomes_one_call_engagement(make_app, hubspot, db_kind, caplog):
+    caplog.set_level(logging.DEBUG)
     app = await hub_app(make_app, hubspot, db=db_kind)
     admin = await connected(app)
     ada = hubspot.add_contact(
@@ -107,6 +109,12 @@ async def test_an_analyzed_call_becomes_one_call_engagement(make_app, hubspot, d
     assert row.status == "done" and row.provider_id == call_id
     assert row.url == f"{hubspot.url}/contacts/24681357/record/0-48/{call_id}"
     assert (await Job.get(handler=HANDLER)).status == "succeeded"
+    # No token, no transcript and no summary above DEBUG.
+    text = "\n".join(r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG)
+    tokens = {r["bearer"] for r in hubspot.api_requests} | set(hubspot.live_refresh_tokens())
+    assert "hubspot: logged the call" in text
+    assert SECRET_WORDS not in text and "pricing" not in text
+    assert not [t for t in tokens if t and t in text]
 
 
 async def test_caller_lookup_gives_name_company_owner_and_last_activity(make_app, hubspot):
