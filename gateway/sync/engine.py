@@ -88,12 +88,16 @@ def _lag_left(crm: CRM, effect: ledger.EffectHandle, now: Any) -> float:
 
 
 async def _contact(
-    ctx: JobContext, crm: CRM, req: CRMRequest, call: CallToLog, effect: ledger.EffectHandle
+    ctx: JobContext,
+    crm: CRM,
+    req: CRMRequest,
+    call: CallToLog,
+    effect: ledger.EffectHandle,
+    analysis: Any,
 ) -> Contact | None:
     remembered = effect.data.get("contact_id")
     if remembered:
         return Contact(id=str(remembered))
-    analysis = await analysis_by_id(call.analysis_id)
     personalized = ((analysis.personalization if analysis else None) or {}).get("contact") or {}
     if personalized.get("source") == crm.name and personalized.get("id"):
         await effect.remember(contact_id=str(personalized["id"]))
@@ -212,7 +216,7 @@ async def _log(
             log.info("%s: call of analysis %s found by its marker", crm.name, call.analysis_id)
             await effect.created(found.id, found.url)
             return
-    contact = await _contact(ctx, crm, req, call, effect)
+    contact = await _contact(ctx, crm, req, call, effect, analysis)
     await req.api.ready()  # a full limiter reschedules before anything is marked sent
     logged = await _sending(effect, req, crm.log_call(req, call, contact))
     await effect.created(logged.id, logged.url)

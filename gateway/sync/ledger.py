@@ -185,6 +185,8 @@ async def _claim(gw: Any, subject: str, plugin: str, action: str, team_id: int |
         wait = (fresh.lease_until - now).total_seconds() if fresh.lease_until else 1.0
         reason = f"{plugin}.{action} is being done by another job"
         raise RetryLater(max(1.0, wait), reason, count_attempt=False)
+    # Read again: the previous owner may have written (``sent``, ``data``) between our
+    # first read and its release; from now on only we write.
     return await Effect.get(id=row.id)
 
 
