@@ -226,10 +226,17 @@ def lookup_contact(team: Any, phone: str, config: GatewayConfig) -> Any:
     order of the module docstring; one that misses it or raises is skipped (and logged).
     The first result other than ``None`` wins and the rest do not run.
 
+    The core's own implementation (``trylast``, in :mod:`gateway.sync.plugin`) asks the
+    team's connected CRMs (``register_crms``) in registration order and answers with the
+    first contact found, with ``"source"`` (the CRM's name) and ``"id"`` (its contact id)
+    besides the details; it must run in an app context and stops at once when the
+    caller cancels it at the deadline.
+
     :param team: the :class:`gateway.identity.models.Team` that owns the called number.
     :param phone: the caller's number in E.164.
     :param config: the loaded gateway configuration.
-    :return: a dict of contact details (``name``, ``email``, ``company``, ...) or ``None``.
+    :return: a dict of contact details (``name``, ``email``, ``company``, ...; say which
+        system answered in ``source``) or ``None``.
     """
 
 
