@@ -102,7 +102,7 @@ async def test_a_worker_killed_after_hubspot_answered_still_logs_one_call(make_a
 
 @pytest.mark.postgres
 async def test_two_workers_on_postgres_never_exceed_hubspots_limit(make_app):
-    limit, calls = 8, 24
+    limit, calls = 8, 20
     async with FakeHubSpot() as hubspot:
         settings = plugin_settings(
             hubspot, burst_limit=limit, burst_window_seconds=1, search_limit=limit
