@@ -32,12 +32,13 @@ async def crm():
 
 async def crm_app(make_app: Any, server: FakeCrm, db: str = "sqlite", **options: Any) -> Any:
     limits = options.pop("limits", ())
+    base_url = options.pop("base_url", server.url)
     return await make_app(
         db=db,
         plugins={NAME: {}, f"test_{NAME}": {}},
         extra_plugins=[
             provider_plugin(server, name=NAME),
-            (NAME, AcmeCrm(server.url, limits=limits, **options)),
+            (NAME, AcmeCrm(base_url, limits=limits, **options)),
         ],
     )
 
@@ -294,3 +295,18 @@ async def test_effects_of_a_call_for_the_timeline(make_app, crm):
     ]
     assert body["effects"][0]["url"].startswith("https://crm.example/calls/")
     assert analysis_subject(analysis.id) == body["effects"][0]["subject"]
+
+
+async def test_a_base_url_from_the_connection_is_read_from_the_stored_account(make_app, crm):
+    """Salesforce-style: the API host is part of the connection (an instance URL)."""
+    from gateway.oauth.models import OAuthConnection
+
+    app = await crm_app(make_app, crm, base_url=lambda account: account["instance_url"])
+    admin = await connected(app)
+    await OAuthConnection.filter(team_id=admin.team.id).update(
+        account_data={"instance_url": crm.url}
+    )
+    crm.add_contact("Ada", CALLER)
+    await analyzed_call(app, admin.team.id)
+    await run_pending_jobs(app)
+    assert len(crm.calls) == 1

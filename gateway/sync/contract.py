@@ -185,7 +185,8 @@ class CRM:
         connection and tokens are used.
     :param display_name: shown on the call timeline.
     :param base_url: the API's base URL, or ``(account data) -> url`` when it depends on
-        the connection (an instance URL kept in the account data).
+        the connection (an instance URL kept in the account data): read from the stored
+        connection before the first request and again after a token refresh.
     :param find_contact: ``async (req, phone_e164) -> Contact | None``. Used by the
         caller lookup (under the personalization deadline) and before logging a call.
     :param log_call: ``async (req, call, contact | None) -> Logged``: create the call

@@ -44,7 +44,7 @@ def request_for(app: Any, crm: CRM, team_id: int, connection: OAuthConnection) -
         app,
         team_id,
         crm.provider,
-        base_url=crm.api_base(account),
+        base_url=crm.base_url,  # a callable is read from the connection, again after refresh
         limits=crm.rate_limits,
         limit_key=f"{crm.provider}:{connection.account_id or f'team{team_id}'}",
         token_rejected=crm.token_rejected,

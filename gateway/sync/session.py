@@ -130,7 +130,10 @@ class ProviderSession:
     :param app: the Quart app (``ctx.app``).
     :param team_id: whose connection and tokens.
     :param provider: the OAuth provider name.
-    :param base_url: joined to relative paths given to :meth:`request`.
+    :param base_url: joined to relative paths given to :meth:`request`; or
+        ``(account data) -> url`` when it depends on the connection (an instance URL),
+        read from the stored connection before the first request and again after each
+        token refresh (a refresh may move the account to another host).
     :param limits: the provider's rate limits; :param limit_key: the account they count
         for (``"<provider>:<account id>"``). No limits: requests are not counted.
     :param token_rejected: ``(status, body) -> bool``, default "HTTP 401".
@@ -142,14 +145,15 @@ class ProviderSession:
         team_id: int,
         provider: str,
         *,
-        base_url: str = "",
+        base_url: str | Callable[[Mapping[str, Any]], str] = "",
         limits: Sequence[RateLimit] = (),
         limit_key: str | None = None,
         token_rejected: Callable[[int, Any], bool] | None = None,
         timeout: aiohttp.ClientTimeout = TIMEOUT,
     ) -> None:
         self.app, self.team_id, self.provider = app, team_id, provider
-        self.base_url = base_url.rstrip("/")
+        self._base_of = base_url if callable(base_url) else None
+        self.base_url = "" if callable(base_url) else base_url.rstrip("/")
         self.limits = tuple(limits)
         self.limit_key = limit_key or f"{provider}:team{team_id}"
         self.token_rejected = token_rejected or _default_rejected
@@ -217,11 +221,12 @@ class ProviderSession:
         :param bucket: the rate-limit bucket this endpoint counts against besides the
             ``"api"`` one (e.g. ``"search"``).
         """
-        url = path if "://" in path else f"{self.base_url}{path}"
         if self._token is None:
             self._token = await self._access_token()
+            await self._rebase()
         refreshed = False
         while True:
+            url = path if "://" in path else f"{self.base_url}{path}"
             await self._slot(bucket)
             response = await self._send(method, url, path, json, params, headers)
             if self.token_rejected(response.status, response.body):
@@ -231,6 +236,7 @@ class ProviderSession:
                         f"(HTTP {response.status} on {method} {path}): connect it again"
                     )
                 self._token = await self._access_token(rejected=self._token)
+                await self._rebase()
                 refreshed = True
                 continue
             break
@@ -246,6 +252,15 @@ class ProviderSession:
         if status >= 400:
             raise ProviderError(self.provider, method, path, status, response.body)
         return response
+
+    async def _rebase(self) -> None:
+        if self._base_of is None:
+            return
+        from gateway.oauth.models import OAuthConnection
+
+        row = await OAuthConnection.get_or_none(team_id=self.team_id, provider=self.provider)
+        account = dict(row.account_data or {}) if row is not None else {}
+        self.base_url = str(self._base_of(account)).rstrip("/")
 
     async def _send(
         self,

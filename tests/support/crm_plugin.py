@@ -41,7 +41,7 @@ async def find_logged_call(req: CRMRequest, call: CallToLog) -> Logged | None:
 class AcmeCrm:
     """``make_app(extra_plugins=[(NAME, AcmeCrm(server.url))])``."""
 
-    def __init__(self, base_url: str, limits: tuple[RateLimit, ...] = (), **options: Any):
+    def __init__(self, base_url: Any, limits: tuple[RateLimit, ...] = (), **options: Any):
         self.base_url, self.limits, self.options = base_url, limits, options
 
     @hookimpl
