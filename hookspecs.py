@@ -121,6 +121,29 @@ def register_event_handlers(config: GatewayConfig) -> Any:
     """
 
 
+# --- CRMs (after-call sync) -----------------------------------------------------------
+
+
+@hookspec
+def register_crms(config: GatewayConfig) -> Any:
+    """Describe the CRMs this plugin logs calls in and looks callers up in.
+
+    Called once while the app is created. For every CRM returned the core subscribes a
+    handler named ``<name>.log_call`` to ``voice.call.analyzed`` and owns everything
+    around the plugin's few functions: the effects ledger (each call logged exactly once,
+    across retries, duplicates, replays and crashes), tokens and refresh, the provider's
+    rate limits across processes, retries, and the caller lookup for personalization
+    (the core's ``lookup_contact`` asks the team's connected CRMs in this order). See
+    docs/sync.md.
+
+    :param config: the loaded gateway configuration; read your own settings with
+        ``config.plugin_config(<your name>, <your settings model>)``.
+    :return: a list of :class:`gateway.sync.CRM` (or ``None``). Results of all plugins
+        are concatenated; a CRM name used twice, or anything that is not a ``CRM``,
+        stops startup naming the plugin.
+    """
+
+
 # --- team settings ------------------------------------------------------------------
 
 
@@ -215,10 +238,17 @@ def lookup_contact(team: Any, phone: str, config: GatewayConfig) -> Any:
     order of the module docstring; one that misses it or raises is skipped (and logged).
     The first result other than ``None`` wins and the rest do not run.
 
+    The core's own implementation (``trylast``, in :mod:`gateway.sync.plugin`) asks the
+    team's connected CRMs (``register_crms``) in registration order and answers with the
+    first contact found, with ``"source"`` (the CRM's name) and ``"id"`` (its contact id)
+    besides the details; it must run in an app context and stops at once when the
+    caller cancels it at the deadline.
+
     :param team: the :class:`gateway.identity.models.Team` that owns the called number.
     :param phone: the caller's number in E.164.
     :param config: the loaded gateway configuration.
-    :return: a dict of contact details (``name``, ``email``, ``company``, ...) or ``None``.
+    :return: a dict of contact details (``name``, ``email``, ``company``, ...; say which
+        system answered in ``source``) or ``None``.
     """
 
 

@@ -136,6 +136,9 @@ def create_app(
     app.extensions["gateway"] = gw
     for hook_name, spec in REGISTRIES.items():
         gw.registries[hook_name] = collect_registry(pm, hook_name, spec, config=config)
+    from gateway.sync.plugin import add_crm_handlers
+
+    add_crm_handlers(gw)  # one <crm>.log_call handler per registered CRM
     responses.install(app)
     inputs.install(app)
     _register_blueprints(app, gw)

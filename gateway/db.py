@@ -46,6 +46,7 @@ CORE_APPS: dict[str, dict[str, Any]] = {
         "models": ["gateway.scheduling.models"],
         "migrations": "gateway.scheduling.migrations",
     },
+    "sync": {"models": ["gateway.sync.models"], "migrations": "gateway.sync.migrations"},
 }
 
 

@@ -21,11 +21,18 @@ from pydantic import BaseModel, ConfigDict
 
 
 class RetryLater(Exception):
-    """Raise from a handler to be retried after ``seconds`` (e.g. a 429's Retry-After)."""
+    """Raise from a handler to be retried after ``seconds`` (e.g. a 429's Retry-After).
 
-    def __init__(self, seconds: float, reason: str = "") -> None:
+    :param count_attempt: ``False`` for a wait that is not a failure (a rate limiter
+        with no free slot, a provider's throttling): the attempt is given back, so the
+        wait never brings the job closer to being dead-lettered, and nothing is added to
+        its history.
+    """
+
+    def __init__(self, seconds: float, reason: str = "", *, count_attempt: bool = True) -> None:
         super().__init__(reason or f"retry in {seconds}s")
         self.seconds = seconds
+        self.count_attempt = count_attempt
 
 
 class PermanentFailure(Exception):
@@ -42,6 +49,9 @@ class JobContext:
     :param config: the gateway configuration.
     :param http: the shared aiohttp session.
     :param clock: the gateway clock.
+
+    The worker runs every handler inside an app context of ``app``, so calls that need
+    one (``gateway.oauth.get_access_token(team, provider)``) work as documented.
     """
 
     event: Any
@@ -50,6 +60,23 @@ class JobContext:
     config: Any
     http: Any
     clock: Any
+
+    async def access_token(self, provider: str, *, rejected: str | None = None) -> str:
+        """A valid access token of the event's team for ``provider`` (refreshed when due,
+        or when ``rejected`` is the token the provider just answered 401 to).
+
+        :raises gateway.oauth.NotConnected: / ``ReconnectRequired`` / ``TokenUnavailable``
+        """
+        from gateway.oauth.tokens import get_access_token
+
+        return await get_access_token(self.event.team_id, provider, rejected=rejected, app=self.app)
+
+    def provider_session(self, provider: str, **options: Any) -> Any:
+        """A :class:`gateway.sync.ProviderSession` for the event's team: rate-limited,
+        token-refreshing HTTP to ``provider``'s API (see docs/sync.md)."""
+        from gateway.sync.session import ProviderSession
+
+        return ProviderSession(self.app, self.event.team_id, provider, **options)
 
 
 @dataclass(frozen=True)

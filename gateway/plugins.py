@@ -45,6 +45,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "gateway.webhooks.plugin",
     "gateway.jobs.plugin",
     "gateway.team_settings.plugin",
+    "gateway.sync.plugin",
     "gateway.metrics",
     "gateway.scheduling.plugin",
     "gateway.storage.plugin",

@@ -50,6 +50,7 @@ REGISTRIES: dict[str, RegistrySpec] = {
     "register_webhook_sources": RegistrySpec("webhook source", "gateway.webhooks:WebhookSource"),
     "register_scheduled_tasks": RegistrySpec("scheduled task", "gateway.scheduling:ScheduledTask"),
     "register_event_handlers": RegistrySpec("event handler", "gateway.events:EventHandler"),
+    "register_crms": RegistrySpec("CRM", "gateway.sync:CRM"),
 }
 
 

@@ -54,3 +54,26 @@ def test_audio_bench_runs_and_stores_every_delivery():
     assert "3/3 stored byte-identical, 0 differ, 0 spool files" in result.stdout
     assert "naive get_json, 0.3 MB x2" in result.stdout
     assert "gateway worst peak growth" in result.stdout
+
+
+def test_crm_drain_bench_runs_and_logs_every_call_once():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/crm_drain.py",
+            "--calls=12",
+            "--limit=5",
+            "--window=1",
+            "--settle=2",
+            "--poll=0.1",
+            "--deadline=60",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert "engagements created 12/12, jobs succeeded 12" in result.stdout, (
+        result.stdout + result.stderr
+    )
+    assert "429s received 0" in result.stdout

@@ -108,7 +108,8 @@ async def claim(worker_id: str, now: datetime, settings: QueueSettings, db_url: 
             return job
     candidates = await Job.filter(_due(now)).order_by("run_at", "id").limit(8)
     for job in candidates:
-        took = await Job.filter(id=job.id, attempts=job.attempts, status=job.status).update(
+        # run_at too: a job deferred (attempts given back) since it was read is not due.
+        took = await Job.filter(_due(now), id=job.id, attempts=job.attempts).update(
             status=RUNNING,
             attempts=job.attempts + 1,
             lease_until=lease,
@@ -186,6 +187,21 @@ async def fail(
         updated_at=now,
     )
     return PENDING if done else ""
+
+
+async def defer(job: Job, now: datetime, seconds: float) -> bool:
+    """Run the job again after ``seconds`` without counting this attempt (a rate limiter
+    had no free slot: waiting is not failing). History and last error are untouched."""
+    return bool(
+        await _mine(job).update(
+            status=PENDING,
+            attempts=job.attempts - 1,
+            run_at=now + timedelta(seconds=max(0.0, seconds)),
+            lease_until=None,
+            locked_by=None,
+            updated_at=now,
+        )
+    )
 
 
 async def release(job: Job, now: datetime) -> bool:

@@ -127,8 +127,18 @@ class Worker:
         )
         heartbeat = asyncio.ensure_future(self._heartbeat(job))
         try:
-            await handler.handler(ctx)
+            # An app context, so that what handlers call works as it does in a request
+            # (get_access_token(team, provider), current_app).
+            async with self.app.app_context():
+                await handler.handler(ctx)
         except RetryLater as exc:
+            self._wake_after(exc.seconds)
+            if not exc.count_attempt:
+                if await queue.defer(job, now(), exc.seconds):
+                    log.debug(
+                        "job %s (%s) deferred %.2fs: %s", job.id, job.handler, exc.seconds, exc
+                    )
+                return
             status = await queue.fail(job, now(), _error_text(exc), retry_in=exc.seconds)
             self._log_failure(job, status, _error_text(exc), "asked to retry later")
         except PermanentFailure as exc:
@@ -145,6 +155,13 @@ class Worker:
                 log.warning("job %s finished after its lease was taken over", job.id)
         finally:
             heartbeat.cancel()
+
+    def _wake_after(self, seconds: float) -> None:
+        """A job asked to run again sooner than the next poll (a rate limiter's slot
+        opens in 0.3 s): wake the loops then, so a backlog drains at the provider's pace
+        instead of the poll's."""
+        if 0 <= seconds < self.poll and not self._stopping:
+            asyncio.get_running_loop().call_later(seconds, wake_event(self.app).set)
 
     def _log_failure(self, job: Job, status: str, error: str, how: str) -> None:
         """One line per failed attempt; a dead job's line says why it died."""

@@ -1,7 +1,8 @@
 """A loopback HubSpot OAuth server (real HTTP on 127.0.0.1) built on
 :class:`tests.support.oauth_server.FakeOAuthServer`.
 
-What it copies from HubSpot's documented protocol (../shared/providers.md §2):
+What it copies from HubSpot's documented protocol (sources in docs/plugins/hubspot.md);
+the CRM API is in :mod:`tests.support.fake_hubspot_crm`:
 
 - ``GET /oauth/authorize`` (consent page), ``POST /oauth/2026-03/token``,
   ``POST /oauth/2026-03/token/introspect`` and ``POST /oauth/2026-03/token/revoke``, all
@@ -22,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.fake_hubspot_crm import HubSpotCrmApi
 from tests.support.oauth_server import FakeOAuthServer, Grant
 
 VERSION = "2026-03"
@@ -43,7 +45,7 @@ def _camel(key: str) -> str:
     return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
 
 
-class FakeHubSpot(FakeOAuthServer):
+class FakeHubSpot(HubSpotCrmApi, FakeOAuthServer):
     def __init__(
         self,
         *,
@@ -73,9 +75,11 @@ class FakeHubSpot(FakeOAuthServer):
         self.error_style = error_style
         self.introspections: list[dict[str, str]] = []  # forms, client secret removed
         self.revocations: list[dict[str, str]] = []
+        self.init_crm()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(self.paths["introspect"], self.introspect)
+        self.add_crm_routes(app)
 
     # --- HubSpot's shapes ------------------------------------------------------------
 

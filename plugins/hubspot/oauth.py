@@ -1,6 +1,6 @@
-"""HubSpot plugin: lets a team connect its HubSpot portal over OAuth 2.0.
+"""HubSpot over OAuth 2.0: how a team connects its portal (the engine's provider).
 
-Quirks handled here (see docs/plugins/hubspot.md and ../shared/providers.md §2):
+Quirks handled here (see docs/plugins/hubspot.md, with HubSpot's sources):
 
 - the date-versioned token API (``/oauth/2026-03/token``, ``.../introspect``,
   ``.../revoke``) takes every parameter, client credentials included, in the form body;
@@ -19,14 +19,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from pydantic import Field, SecretStr
 
-from gateway import hookimpl
-from gateway.config import GatewayConfig, HttpBaseURL, PluginSettings
 from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider, RevokeRequest
 from gateway.oauth.revoke import RevocationFailed
+from plugins.hubspot.settings import NAME, HubSpotSettings
 
-NAME = "hubspot"
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 
 # Error markers HubSpot uses for a refresh token or code that will never work again.
@@ -39,22 +36,6 @@ DEAD_GRANT = {
     "INVALID_GRANT",
 }
 BAD_CLIENT = {"BAD_CLIENT_ID", "BAD_CLIENT_SECRET", "INVALID_CLIENT"}
-
-
-class HubSpotSettings(PluginSettings):
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    auth_base_url: HttpBaseURL = "https://app.hubspot.com"  # the install/consent page
-    api_base_url: HttpBaseURL = "https://api.hubapi.com"  # token, introspect, revoke
-    oauth_api_version: str = Field(default="2026-03", pattern=r"^(v[0-9]+|[0-9]{4}-[0-9]{2})$")
-    scopes: list[str] = Field(
-        default_factory=lambda: ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write"]
-    )
-    optional_scopes: list[str] = Field(default_factory=list)
-
-    @property
-    def oauth_base(self) -> str:
-        return f"{self.api_base_url}/oauth/{self.oauth_api_version}"
 
 
 def _camel_to_snake(key: str) -> str:
@@ -183,14 +164,3 @@ def build(settings: HubSpotSettings) -> OAuthProvider:
         token_error=token_error,
         parse_token=parse_token,
     )
-
-
-def load(config: GatewayConfig) -> HubSpotSettings:
-    # The core warns when client_id/client_secret are missing and keeps the secret out
-    # of every log line.
-    return config.plugin_config(NAME, HubSpotSettings)
-
-
-@hookimpl
-def register_oauth_providers(config: GatewayConfig) -> list[OAuthProvider]:
-    return [build(load(config))]

@@ -1,0 +1,55 @@
+"""After-call sync: the CRM contract, the effects ledger, provider rate limits and
+provider sessions (tokens in handlers). See docs/sync.md.
+
+A CRM plugin returns a :class:`CRM` from ``register_crms``; any handler that creates
+something at a provider records it with :func:`gateway.sync.ledger.effect` and calls the
+provider through a :class:`ProviderSession` (``ctx.provider_session(provider)``).
+"""
+
+from __future__ import annotations
+
+from gateway.sync.contract import (
+    CRM,
+    CallToLog,
+    Contact,
+    CRMRequest,
+    Logged,
+    RateLimit,
+    Skip,
+)
+from gateway.sync.ledger import (
+    analysis_subject,
+    effect,
+    effect_json,
+    effects_for_call,
+    event_subject,
+)
+from gateway.sync.session import (
+    ProviderAuthFailed,
+    ProviderError,
+    ProviderResponse,
+    ProviderSession,
+    ProviderThrottled,
+    ProviderUnavailable,
+)
+
+__all__ = [
+    "CRM",
+    "CRMRequest",
+    "CallToLog",
+    "Contact",
+    "Logged",
+    "ProviderAuthFailed",
+    "ProviderError",
+    "ProviderResponse",
+    "ProviderSession",
+    "ProviderThrottled",
+    "ProviderUnavailable",
+    "RateLimit",
+    "Skip",
+    "analysis_subject",
+    "effect",
+    "effect_json",
+    "effects_for_call",
+    "event_subject",
+]
