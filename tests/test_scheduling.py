@@ -88,6 +88,7 @@ async def test_a_window_runs_once_then_already_ran_and_force_runs_it_again(make_
     assert (ctx.run_id, ctx.trigger, ctx.forced, ctx.attempt) == (body["run_id"], "http", False, 1)
     assert ctx.previous_window_start == at("2025-12-31 03:00")
     assert ctx.window_key == "nightly@2026-01-01T03:00:00+00:00"
+    assert plugin.in_app_context == [True]
     first = body["run_id"]
 
     for method in ("GET", "POST"):

@@ -159,7 +159,10 @@ class Runner:
         figures: dict[str, Any] | None = None
         detail: str | None = None
         try:
-            figures = _figures(await task.handler(ctx))
+            # An app context, as jobs get: the documented calls that read the current
+            # app (tokens, team settings, emitting events) work in a task too.
+            async with self.app.app_context():
+                figures = _figures(await task.handler(ctx))
             status = SUCCEEDED
         except TaskSkipped as exc:
             status, figures, detail = SKIPPED, exc.figures, exc.reason

@@ -11,6 +11,8 @@ import asyncio
 import os
 from typing import Any
 
+from quart import current_app, has_app_context
+
 from gateway import hookimpl
 from gateway.scheduling import ScheduledTask, TaskContext, TaskSkipped
 
@@ -43,6 +45,7 @@ class CronPlugin:
         self.tasks = tasks
         self.block_forever = block_forever
         self.runs: list[TaskContext] = []
+        self.in_app_context: list[bool] = []
         self.gate: asyncio.Event | None = None  # the handler waits for it when set
         self.started = asyncio.Event()
         self.fail = False
@@ -50,6 +53,8 @@ class CronPlugin:
 
     async def nightly(self, ctx: TaskContext) -> dict[str, Any]:
         self.runs.append(ctx)
+        # Tasks run in an app context, as jobs do (calls that read the current app work).
+        self.in_app_context.append(has_app_context() and current_app == ctx.app)
         self.started.set()
         if self.log:
             append_line(self.log, f"start {ctx.task.name} {ctx.run_id} {os.getpid()}")
