@@ -88,7 +88,6 @@ async def test_a_window_runs_once_then_already_ran_and_force_runs_it_again(make_
     assert (ctx.run_id, ctx.trigger, ctx.forced, ctx.attempt) == (body["run_id"], "http", False, 1)
     assert ctx.previous_window_start == at("2025-12-31 03:00")
     assert ctx.window_key == "nightly@2026-01-01T03:00:00+00:00"
-    assert plugin.in_app_context == [True]
     first = body["run_id"]
 
     for method in ("GET", "POST"):
@@ -326,3 +325,19 @@ def test_a_bad_task_stops_startup_with_one_line_naming_the_plugin(tmp_path, item
         create_app(config, extra_plugins=[("badcron", BadTasks(item))])
     assert message in str(err.value) and "\n" not in str(err.value)
     assert str(err.value).startswith("plugin 'badcron'")
+
+
+async def test_a_run_started_outside_any_app_context_gets_one(make_app, plugin):
+    """`gateway cron run` and a separate `gateway scheduler` start runs with no request
+    or app context; handlers still get one, as jobs do."""
+    import contextvars
+
+    app = await start(make_app, plugin)
+    runner = runner_of(app)
+    bare = contextvars.Context()  # nothing of Quart's context in here
+    task = asyncio.get_running_loop().create_task(
+        runner.trigger("nightly", trigger="cli"), context=bare
+    )
+    await task
+    await runner.join()
+    assert plugin.in_app_context == [True]
