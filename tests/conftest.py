@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from quart.testing.app import TestApp
 
 from gateway.app import create_app
 from gateway.clock import FrozenClock
@@ -159,14 +160,20 @@ async def make_app(
         config = load_config(data=data, environ={})
         app = create_app(config, extra_plugins=extra_plugins or [], clock=clock or frozen)
         if start:
-            test_app = app.test_app()
-            await test_app.startup()
+            # Quart's default of 6 s is short for a fresh SQLite file's migrations on a
+            # loaded 2-core machine; a startup that still fails is shut down, so its
+            # open database cannot leak into every later test.
+            test_app = TestApp(app, startup_timeout=60, shutdown_timeout=60)
             started.append(test_app)
+            await test_app.startup()
         return app
 
     yield factory
     for test_app in reversed(started):
-        await test_app.shutdown()
+        try:
+            await test_app.shutdown()
+        except Exception:  # a startup that failed half-way: close what it opened
+            await test_app.app.extensions["gateway"].db.close()
     for url in pg_urls:
         await truncate_postgres(url)
 
