@@ -149,9 +149,7 @@ async def _link_audio_to_call(row: CallAnalysis, conn: Any) -> None:
     )
     if call.team_id is not None:  # type: ignore[attr-defined]
         await (
-            Recording.filter(id=audio_id, team_id=None)
-            .using_db(conn)
-            .update(team_id=call.team_id)  # type: ignore[attr-defined]
+            Recording.filter(id=audio_id, team_id=None).using_db(conn).update(team_id=call.team_id)  # type: ignore[attr-defined]
         )
 
 

@@ -1,6 +1,7 @@
 """``post_call_audio`` end to end: a chunked, signed delivery of a base64 MP3 goes
-through the spool into the recording store, byte-identical, with its recording row and
-the delivery's event and a ``voice.call.audio_stored`` event; limits, duplicates and bad audio leave nothing."""
+through the spool into the recording store, byte-identical, with its recording row, the
+delivery's event and a ``voice.call.audio_stored`` event; limits, duplicates and bad
+audio leave nothing."""
 
 from __future__ import annotations
 
