@@ -13,24 +13,28 @@ reconciliation of what the webhooks missed.
   data for an inbound call, under a deadline (:mod:`plugins.elevenlabs.personalize`),
   from the team settings this plugin registers
   (:mod:`plugins.elevenlabs.team_settings`).
+- Reconciliation of the conversations whose webhook never arrived: the scheduled task
+  ``elevenlabs-reconcile`` and ``gateway elevenlabs reconcile``
+  (:mod:`plugins.elevenlabs.reconcile`, :mod:`plugins.elevenlabs.commands`).
 
 See docs/plugins/elevenlabs.md.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, Quart
 
 from gateway import hookimpl
 from gateway.config import GatewayConfig
 from gateway.webhooks.source import Streaming, WebhookSource
-from plugins.elevenlabs import personalize
+from plugins.elevenlabs import commands, personalize
 from plugins.elevenlabs import settings as settings_mod
 from plugins.elevenlabs.events import Applier, Parser
+from plugins.elevenlabs.settings import SOURCE_NAME
 from plugins.elevenlabs.signature import Signer, Verifier
 from plugins.elevenlabs.team_settings import ElevenLabsTeamSettings
-
-SOURCE_NAME = "elevenlabs.webhook"
 
 
 @hookimpl
@@ -66,6 +70,16 @@ def register_routes(app: Quart, config: GatewayConfig) -> Blueprint:
             f"{personalize.PATH} only accepts the teams' own secrets"
         )
     return personalize.blueprint(app, cfg)
+
+
+@hookimpl
+def register_scheduled_tasks(config: GatewayConfig) -> list[Any] | None:
+    return commands.scheduled_tasks(config)
+
+
+@hookimpl
+def register_commands(subparsers: Any, config: GatewayConfig) -> None:
+    commands.add_commands(subparsers)
 
 
 @hookimpl

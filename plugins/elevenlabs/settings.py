@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, StrictBool, StrictFloat, StrictInt, Stric
 from gateway.config import GatewayConfig, HttpBaseURL, PluginSettings
 
 NAME = "elevenlabs"
+SOURCE_NAME = "elevenlabs.webhook"  # the main webhook's WebhookSource
 MB = 1024 * 1024
 # What ElevenLabs accepts as a dynamic variable's value (string, number, boolean). Bool
 # first: a JSON true must not become 1.
