@@ -54,3 +54,30 @@ def test_audio_bench_runs_and_stores_every_delivery():
     assert "3/3 stored byte-identical, 0 differ, 0 spool files" in result.stdout
     assert "naive get_json, 0.3 MB x2" in result.stdout
     assert "gateway worst peak growth" in result.stdout
+
+
+def test_personalize_bench_runs_and_answers_by_the_deadline():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/personalize.py",
+            "--requests=40",
+            "--warmup=8",
+            "--connections=4",
+            "--callers=10",
+            "--rounds=1",
+            "--slow-requests=4",
+            "--deadline-seconds=0.3",
+            "--server-cpu=-1",
+            "--deadline=60",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gateway #1" in result.stdout and "{200: 40}" in result.stdout
+    assert "59/59" in result.stdout  # every answer's record was written
+    assert "median round: gateway p50" in result.stdout
+    assert "defaults answered: True; {200: 4}" in result.stdout
