@@ -9,7 +9,8 @@ stored as an event. The request is ``{caller_id, agent_id, called_number, call_s
 1. Auth: ``X-Webhook-Secret: <secret>`` or ``Authorization: Bearer <secret>``, compared
    in constant time with ``personalize_secret`` or the team's own one. Else 401.
 2. The team: the one owning ``called_number``, else ``agent_id``; its settings (one
-   statement; parsed settings are reused until their version changes).
+   statement; parsed settings are reused until their version changes), the result
+   reused for ``team_cache_seconds`` so that a warm call reads no database at all.
 3. The contact: ``lookup_contact`` through the cache, for whatever is left of
    ``lookup_deadline_seconds`` (the whole answer's budget).
 4. The answer: every declared variable (see :mod:`plugins.elevenlabs.variables`), then
@@ -25,6 +26,7 @@ import asyncio
 import hmac
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +94,9 @@ class Personalizer:
         )
         self.writer = PersonalizationWriter(app.extensions["gateway"].clock)
         self._team_settings: dict[int, tuple[int, ElevenLabsTeamSettings]] = {}
+        # (called number, agent) -> (expires, Resolved): a warm call reads no database.
+        self._resolved: OrderedDict[tuple[str, str], tuple[float, Resolved]] = OrderedDict()
+        self.clock = app.extensions["gateway"].clock
 
     # -- the team and its settings ------------------------------------------------------
 
@@ -191,12 +196,17 @@ class Personalizer:
     async def _resolve_in_time(
         self, called: str | None, agent_id: str | None, deadline: float, trusted: bool
     ) -> Resolved:
-        """:meth:`resolve` within the deadline. When the database cannot answer (slow
-        or down) a request with the plugin's secret gets the defaults; any other one
-        cannot be checked (503)."""
+        """:meth:`resolve` within the deadline, reused for ``team_cache_seconds`` of the
+        gateway clock. When the database cannot answer (slow or down) a request with
+        the plugin's secret gets the defaults; any other one cannot be checked (503)."""
+        key = (called or "", agent_id or "")
+        now = self.clock.monotonic()
+        hit = self._resolved.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         remaining = deadline - asyncio.get_running_loop().time()
         try:
-            return await asyncio.wait_for(self.resolve(called, agent_id), max(remaining, 0))
+            found = await asyncio.wait_for(self.resolve(called, agent_id), max(remaining, 0))
         except TeamSettingsInvalid as exc:
             log.error("personalize: %s; answering the defaults", exc)
             return Resolved()
@@ -205,6 +215,12 @@ class Personalizer:
             if trusted:
                 return Resolved()
             raise ServiceUnavailable("Could not check the webhook secret; retry later") from None
+        if self.settings.team_cache_seconds > 0:
+            self._resolved[key] = (now + self.settings.team_cache_seconds, found)
+            self._resolved.move_to_end(key)
+            while len(self._resolved) > self.settings.lookup_cache_entries:
+                self._resolved.popitem(last=False)
+        return found
 
     async def _contact(self, resolved: Resolved, caller: str | None, budget: float) -> Any:
         """The contact (``MISSED`` when there is no team, caller or time left)."""

@@ -43,6 +43,9 @@ class ElevenLabsSettings(PluginSettings):
     # How long a lookup's answer (a contact, or nobody) is reused for the same caller.
     lookup_cache_seconds: float = Field(default=300.0, ge=0)
     lookup_cache_entries: int = Field(default=10_000, ge=1)
+    # A number's team and the team's settings are read again after this long (an
+    # admin's change reaches calls within it).
+    team_cache_seconds: float = Field(default=5.0, ge=0)
     personalize_max_bytes: int = Field(default=64 * 1024, gt=0)
 
     # --- the ElevenLabs API (reconciliation) -----------------------------------------

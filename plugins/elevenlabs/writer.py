@@ -3,7 +3,9 @@
 The answer must leave by its deadline; the write (a transaction on the call's analysis
 row, :func:`gateway.calls.analysis.record_personalization`) need not. Each answer's
 record is queued in memory and a background task writes what is queued in one
-transaction (so a burst of calls costs one commit, not one each). A failing batch is
+transaction (:func:`gateway.calls.analysis.record_personalizations`: one insert for the
+calls not seen yet, so a burst of calls costs a few statements and one commit, not a
+transaction each). A failing batch is
 retried record by record, a few times with a pause; a record that still cannot be
 written is logged at ERROR with its call id (never silently dropped). Stopping the app
 writes what is still queued first.
@@ -18,7 +20,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from gateway.calls.analysis import Personalization, record_personalization
+from gateway.calls.analysis import Personalization, record_personalizations
 
 log = logging.getLogger("gateway.plugins.elevenlabs")
 
@@ -114,5 +116,4 @@ class PersonalizationWriter:
     async def _transaction(self, batch: list[Personalization]) -> None:
         now = self.clock.now()
         async with in_transaction() as conn:
-            for record in batch:
-                await record_personalization(record, using_db=conn, now=now)
+            await record_personalizations(batch, using_db=conn, now=now)

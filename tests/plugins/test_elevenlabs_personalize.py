@@ -257,8 +257,8 @@ async def test_answers_and_nobody_are_cached_per_team_and_caller_until_expiry(ma
     assert crm.calls == [CALLER, STRANGER, CALLER, STRANGER]
 
 
-async def test_settings_changes_apply_to_the_next_call(make_app):
-    app = await start(make_app, Crm())
+async def test_settings_changes_reach_calls_within_team_cache_seconds(make_app, clock):
+    app = await start(make_app, Crm(), team_cache_seconds=5)
     team, owner = await seed(app)
     await answer_of(app)
     changed = {"overrides": {"first_message": "Welcome back"}}
@@ -266,8 +266,11 @@ async def test_settings_changes_apply_to_the_next_call(make_app):
         f"/api/teams/{team.id}/settings/elevenlabs", json=changed, headers=await token_for(owner)
     )
     assert response.status_code == 200
-    answer = await answer_of(app)
-    assert answer["conversation_config_override"]["agent"]["first_message"] == "Welcome back"
+    agent = (await answer_of(app))["conversation_config_override"]["agent"]
+    assert agent["first_message"] == "Hi {{customer_name}}!"  # this process read it 0 s ago
+    clock.advance(5)
+    agent = (await answer_of(app))["conversation_config_override"]["agent"]
+    assert agent["first_message"] == "Welcome back"
 
 
 # -- the secret -----------------------------------------------------------------------------
