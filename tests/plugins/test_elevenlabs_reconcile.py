@@ -256,6 +256,6 @@ def test_a_refused_api_key_is_one_line_and_status_1(tmp_path, capsys):
         seed_cli(config)
         assert main(["--config", str(config), "elevenlabs", "reconcile"]) == 1
     err = capsys.readouterr().err
-    last = err.strip().splitlines()[-1]
-    assert last == "gateway: elevenlabs reconcile: GET /v1/convai/conversations: HTTP 401"
+    said = [line for line in err.splitlines() if line.startswith("gateway: ")]
+    assert said == ["gateway: elevenlabs reconcile: GET /v1/convai/conversations: HTTP 401"]
     assert "xi-wrong" not in err

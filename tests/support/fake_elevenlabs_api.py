@@ -121,7 +121,7 @@ class FakeConversationsApi:
         return app
 
     async def start(self) -> FakeConversationsApi:
-        self.runner, self.port = await serve(self.app())
+        self.runner, self.port = await serve(self.app(), access_log=None)
         return self
 
     async def stop(self) -> None:
