@@ -77,7 +77,9 @@ def install_lookup_plugin(directory: Path) -> None:
 def _bare_app() -> Any:
     from quart import Quart, jsonify, request
 
-    app = Quart("bare")
+    from gateway.asgi import tuned_for_serving  # the same gc.freeze as gateway serve
+
+    app = tuned_for_serving(Quart("bare"))
     answer = {
         "type": "conversation_initiation_client_data",
         "dynamic_variables": {"customer_name": "there", "company": "", "vip": False},
@@ -102,6 +104,7 @@ def _serve_bare(port: int) -> int:
     hc.accesslog = None
     hc.worker_class = "uvloop"
     hc.workers = 0
+    hc.h11_max_incomplete_size = 64 * 1024
     return run(hc)
 
 
