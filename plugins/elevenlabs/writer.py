@@ -27,6 +27,7 @@ log = logging.getLogger("gateway.plugins.elevenlabs")
 BATCH = 200
 ATTEMPTS = 3
 PAUSE_SECONDS = 0.5
+STOP_SECONDS = 8.0  # within Hypercorn's graceful timeout (10 s in gateway serve)
 
 
 class PersonalizationWriter:
@@ -40,9 +41,11 @@ class PersonalizationWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._writing: list[Personalization] = []  # the batch being written
         self.written = 0
         self.lost = 0
         self.pause_seconds = PAUSE_SECONDS
+        self.stop_seconds = STOP_SECONDS
 
     def submit(self, record: Personalization) -> None:
         if len(self._queue) >= self.max_pending:
@@ -63,10 +66,20 @@ class PersonalizationWriter:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Write what is queued, then stop."""
+        """Write what is queued (for at most ``stop_seconds``: the server is being
+        stopped, and a database that is down would hold it forever), then stop."""
         if self._task is None:
             return
-        await self.flush()
+        try:
+            await asyncio.wait_for(self.flush(), self.stop_seconds)
+        except TimeoutError:
+            left = self._writing + list(self._queue)
+            self.lost += len(left)
+            log.error(
+                "personalization of %d calls not stored at shutdown: %s",
+                len(left),
+                ", ".join(r.call_sid for r in left[:20]) + (" ..." if len(left) > 20 else ""),
+            )
         self._task.cancel()
         try:
             await self._task
@@ -85,7 +98,9 @@ class PersonalizationWriter:
             self._wake.clear()
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+                self._writing = batch
                 await self._write(batch)
+                self._writing = []
             self._idle.set()
 
     async def _write(self, batch: list[Personalization]) -> None:

@@ -396,3 +396,30 @@ async def test_a_write_that_keeps_failing_is_retried_then_logged_never_silent(
     assert writer.lost == 1 and writer.written == 0
     assert f"personalization of call {SID} not stored after 3 attempts" in caplog.text
     assert clock.now() > before  # it paused between attempts (on the gateway clock)
+
+
+async def test_stopping_with_a_stuck_database_is_bounded_and_says_what_was_lost(
+    make_app, caplog, tmp_path
+):
+    import sqlite3
+
+    from gateway.clock import Clock
+
+    app = await start(make_app, Crm())
+    await seed(app)
+    writer = personalizer(app).writer
+    writer.stop_seconds = 0.3
+    # Another process holds SQLite's write lock and the database stays locked for longer
+    # than the server may take to stop (a real clock: the pause between attempts waits).
+    writer.clock, writer.pause_seconds = Clock(), 30
+    blocker = sqlite3.connect(tmp_path / "gateway.db", timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        await answer_of(app)
+        started = time.monotonic()
+        await writer.stop()
+        assert time.monotonic() - started < 3
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert f"personalization of 1 calls not stored at shutdown: {SID}" in caplog.text
