@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
 from twilio.request_validator import RequestValidator
 
 from gateway import hookimpl
@@ -225,15 +224,13 @@ async def test_missing_new_and_odd_fields_are_read_leniently(make_app, clock):
     assert row.evaluation == {}
 
 
-@pytest.mark.parametrize(
-    "data", [{"agent_id": AGENT}, {"conversation_id": ""}, None, {"conversation_id": 7}]
-)
-async def test_a_transcription_without_conversation_is_400_and_never_retried(make_app, clock, data):
+async def test_a_transcription_without_conversation_is_400_and_never_retried(make_app, clock):
     app, _ = await start(make_app)
-    body, head = delivery("post_call_transcription", data, now(clock))
-    response = await app.test_client().post(PATH, data=body, headers=head)
-    assert response.status_code == 400
-    assert (await response.get_json())["code"] == "VALIDATION_ERROR"
+    for data in ({"agent_id": AGENT}, {"conversation_id": ""}, None, {"conversation_id": 7}):
+        body, head = delivery("post_call_transcription", data, now(clock))
+        response = await app.test_client().post(PATH, data=body, headers=head)
+        assert response.status_code == 400, data
+        assert (await response.get_json())["code"] == "VALIDATION_ERROR"
     assert await WebhookEvent.all().count() == 0 and await CallAnalysis.all().count() == 0
 
 
