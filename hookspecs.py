@@ -229,7 +229,10 @@ def lookup_contact(team: Any, phone: str, config: GatewayConfig) -> Any:
 
     Called per inbound call under one deadline shared by all implementations, in the
     order of the module docstring; one that misses it or raises is skipped (and logged).
-    The first result other than ``None`` wins and the rest do not run.
+    The first result other than ``None`` wins and the rest do not run. Callers may cache
+    the answer, "nobody" included, per (team, phone) for a while
+    (:class:`gateway.contacts.ContactCache`): do not count on being asked for every call,
+    and make the implementation ``async`` (a blocking one cannot be cut at the deadline).
 
     :param team: the :class:`gateway.identity.models.Team` that owns the called number.
     :param phone: the caller's number in E.164.
