@@ -12,7 +12,8 @@ stored as an event. The request is ``{caller_id, agent_id, called_number, call_s
    statement; parsed settings are reused until their version changes), the result
    reused for ``team_cache_seconds`` so that a warm call reads no database at all.
 3. The contact: ``lookup_contact`` through the cache, for whatever is left of
-   ``lookup_deadline_seconds`` (the whole answer's budget).
+   ``lookup_deadline_seconds`` (the whole answer's budget) minus 20 ms kept for
+   building and sending the answer.
 4. The answer: every declared variable (see :mod:`plugins.elevenlabs.variables`), then
    the record of it queued for the call's analysis (:mod:`plugins.elevenlabs.writer`).
 
@@ -49,6 +50,7 @@ log = logging.getLogger("gateway.plugins.elevenlabs")
 
 PATH = "/api/webhooks/elevenlabs/personalize"
 EXTENSION = "elevenlabs"
+ANSWER_RESERVE_SECONDS = 0.02
 
 
 def _field(body: dict[str, Any], name: str, max_length: int) -> str | None:
@@ -170,7 +172,10 @@ class Personalizer:
                 agent_id,
             )
 
-        found = await self._contact(resolved, caller, deadline - loop.time())
+        # The lookup stops a little before the deadline: the answer must be built and
+        # sent by then, on a loop that may be busy with other answers.
+        budget = deadline - ANSWER_RESERVE_SECONDS - loop.time()
+        found = await self._contact(resolved, caller, budget)
         values = variables.dynamic_variables(
             self.settings.default_dynamic_variables, resolved.settings, found.contact
         )
