@@ -262,6 +262,21 @@ def ask_once(port: int, caller: str) -> dict[str, Any]:
         conn.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(proc: subprocess.Popen, port: int, reqs: list[bytes], args: Any) -> dict:
+    """The load run, plus the server's CPU per request: what the route costs whatever
+    else the machine is doing (the latency figures depend on that)."""
+    before = cpu_seconds(proc.pid)
+    result = asyncio.run(load(port, reqs, args.connections, args.deadline))
+    result["cpu_ms"] = (cpu_seconds(proc.pid) - before) * 1000 / len(reqs)
+    return result
+
+
 def load_note() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} / {five:.2f} (1 / 5 min) on {os.cpu_count()} CPUs"
@@ -286,7 +301,7 @@ def warm_round(args: Any, n: int) -> dict:
             warm = build_requests(args.warmup, port, f"b{n}", args.callers)
             asyncio.run(load(port, warm, args.connections, args.deadline))
             reqs = build_requests(args.requests, port, f"c{n}", args.callers)
-            result = asyncio.run(load(port, reqs, args.connections, args.deadline))
+            result = measured(proc, port, reqs, args)
         finally:
             stop(proc)
         sent = args.callers + 1 + args.warmup + args.requests
@@ -300,7 +315,7 @@ def bare_round(args: Any, n: int) -> dict:
         warm = build_requests(args.warmup, port, f"d{n}", args.callers)
         asyncio.run(load(port, warm, args.connections, args.deadline))
         reqs = build_requests(args.requests, port, f"e{n}", args.callers)
-        return asyncio.run(load(port, reqs, args.connections, args.deadline))
+        return measured(proc, port, reqs, args)
     finally:
         stop(proc)
 
@@ -347,7 +362,7 @@ def main() -> int:
         f"\nwarm cache: {args.requests} requests, {args.connections} connections, "
         f"{args.callers} callers, server pinned to CPU {args.server_cpu}; {load_note()}"
     )
-    print(f"{'':14}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}  responses  records")
+    print(f"{'':14}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>11}  responses  records")
     pairs: list[tuple[dict, dict]] = []
     ok = True
     for n in range(args.rounds):
@@ -358,15 +373,17 @@ def main() -> int:
             r = results[name]
             ok &= set(r["codes"]) == {200}
             print(
-                f"{name + f' #{n + 1}':14}{r['rps']:10.0f}{r['p50']:10.2f}{r['p99']:10.2f}"
-                f"  {r['codes']}  {r.get('records', '')}",
+                f"{name + f' #{n + 1}':14}{r['rps']:8.0f}{r['p50']:9.2f}{r['p99']:9.2f}"
+                f"{r['cpu_ms']:11.3f}  {r['codes']}  {r.get('records', '')}",
                 flush=True,
             )
     pairs.sort(key=lambda pair: pair[1]["p99"])
     bare, gateway = pairs[len(pairs) // 2]
     print(
         f"median round: gateway p50 {gateway['p50']:.1f} ms, p99 {gateway['p99']:.1f} ms "
-        f"(target p99 <= 25 ms), ratio gateway/bare {gateway['rps'] / bare['rps']:.2f}x",
+        f"(target p99 <= 25 ms), ratio gateway/bare {gateway['rps'] / bare['rps']:.2f}x; "
+        f"server CPU per request gateway {gateway['cpu_ms']:.3f} ms, "
+        f"bare {bare['cpu_ms']:.3f} ms ({gateway['cpu_ms'] / bare['cpu_ms']:.2f}x)",
         flush=True,
     )
 
