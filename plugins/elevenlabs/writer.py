@@ -2,8 +2,8 @@
 
 The answer must leave by its deadline; the write (a transaction on the call's analysis
 row, :func:`gateway.calls.analysis.record_personalization`) need not. Each answer's
-record is queued in memory and a background task writes what is queued in one
-transaction (:func:`gateway.calls.analysis.record_personalizations`: one insert for the
+record is queued in memory and a background task writes what was queued within 50 ms
+in one transaction (:func:`gateway.calls.analysis.record_personalizations`: one insert for the
 calls not seen yet, so a burst of calls costs a few statements and one commit, not a
 transaction each). A failing batch is
 retried record by record, a few times with a pause; a record that still cannot be
@@ -25,6 +25,7 @@ from gateway.calls.analysis import Personalization, record_personalizations
 log = logging.getLogger("gateway.plugins.elevenlabs")
 
 BATCH = 200
+LINGER_SECONDS = 0.05
 ATTEMPTS = 3
 PAUSE_SECONDS = 0.5
 STOP_SECONDS = 8.0  # within Hypercorn's graceful timeout (10 s in gateway serve)
@@ -46,6 +47,7 @@ class PersonalizationWriter:
         self.lost = 0
         self.pause_seconds = PAUSE_SECONDS
         self.stop_seconds = STOP_SECONDS
+        self.linger_seconds = LINGER_SECONDS
 
     def submit(self, record: Personalization) -> None:
         if len(self._queue) >= self.max_pending:
@@ -95,6 +97,10 @@ class PersonalizationWriter:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            # Let a burst gather: one transaction for the answers of the next few
+            # milliseconds costs less than one per answer (the answers are already sent).
+            if len(self._queue) < BATCH:
+                await asyncio.sleep(self.linger_seconds)
             self._wake.clear()
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
