@@ -2,7 +2,7 @@
 ``gateway serve`` pinned to one core, against a bare Quart route that parses the same
 JSON and answers a fixed one on the same Hypercorn setup.
 
-    /work/venv/bin/python bench/personalize.py [--requests 5000] [--connections 32]
+    .venv/bin/python bench/personalize.py [--requests 5000] [--connections 32]
 
 1. warm cache: every caller's lookup already answered, so each request is the route's
    own work (secret, team and settings, the cached contact, the answer, the record
