@@ -259,3 +259,15 @@ def test_a_refused_api_key_is_one_line_and_status_1(tmp_path, capsys):
     said = [line for line in err.splitlines() if line.startswith("gateway: ")]
     assert said == ["gateway: elevenlabs reconcile: GET /v1/convai/conversations: HTTP 401"]
     assert "xi-wrong" not in err
+
+
+def test_the_command_is_listed_by_help_and_only_when_the_plugin_is_enabled(tmp_path, capsys):
+    config = write_config(tmp_path, None)
+    with pytest.raises(SystemExit):
+        main(["--config", str(config), "--help"])
+    assert "elevenlabs" in capsys.readouterr().out
+    config.write_text(config.read_text() + "enabled = false\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "elevenlabs", "reconcile"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'elevenlabs'" in capsys.readouterr().err
