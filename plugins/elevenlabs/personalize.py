@@ -167,7 +167,7 @@ class Personalizer:
             raise Unauthorized("Invalid webhook secret")
         if resolved.team is None:
             log.warning(
-                "personalize: no team owns number %s or agent %s; answering the defaults",
+                "personalize: no team owns number %r or agent %r; answering the defaults",
                 called,
                 agent_id,
             )
