@@ -14,7 +14,8 @@ implementation when its position matters. The core's ``authenticate`` is ``tryla
 (plugins' authenticators are asked before the built-in tokens and cookie); the job
 worker's ``startup`` is ``trylast`` and its ``shutdown`` ``tryfirst``.
 
-Sync and async. ``register_*`` hooks run while the app is created and must return data.
+Sync and async. ``register_*`` hooks run while the app is created (``register_commands``:
+while the command line is parsed) and must return data.
 Every other hook (``authenticate``, ``lookup_contact``, ``startup``, ``shutdown``) may
 be ``async def``: calling it only collects one pending call per implementation, which
 the core then awaits one after another in the order above (see :mod:`gateway.dispatch`).
@@ -43,6 +44,8 @@ from typing import TYPE_CHECKING, Any
 from pluggy import HookimplMarker, HookspecMarker
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    import argparse
+
     from quart import Quart, Request
 
     from gateway.config import GatewayConfig
@@ -197,6 +200,31 @@ def register_scheduled_tasks(config: GatewayConfig) -> Any:
     """
 
 
+# --- command line ---------------------------------------------------------------------
+
+
+@hookspec
+def register_commands(subparsers: argparse._SubParsersAction, config: GatewayConfig) -> Any:
+    """Add subcommands to the ``gateway`` command line (e.g. ``gateway acme sync``).
+
+    Called before the arguments are parsed, for an invocation whose command is not one
+    of the core's (and for ``gateway --help``), with the configuration the command will
+    get: only enabled plugins are asked, and the core's own commands never load plugins
+    first. Must return data, not a coroutine.
+
+    :param subparsers: the ``argparse`` sub-parsers of ``gateway``. Add one parser named
+        for your plugin (``subparsers.add_parser("acme", help=...)``), with its own
+        subcommands if it has several, and set ``handler`` on each leaf with
+        ``set_defaults(handler=fn)``: ``fn(args, config) -> int`` is called with the
+        parsed ``argparse.Namespace`` and the loaded configuration, and returns the exit
+        status (raise :class:`gateway.errors.StartupError` for one line on stderr and
+        status 2). ``--config`` is accepted after your subcommands automatically.
+    :param config: the loaded gateway configuration.
+    :return: ``None``. A command name another plugin (or the core) uses stops with one
+        line.
+    """
+
+
 # --- HTTP ---------------------------------------------------------------------------
 
 
@@ -236,7 +264,10 @@ def lookup_contact(team: Any, phone: str, config: GatewayConfig) -> Any:
 
     Called per inbound call under one deadline shared by all implementations, in the
     order of the module docstring; one that misses it or raises is skipped (and logged).
-    The first result other than ``None`` wins and the rest do not run.
+    The first result other than ``None`` wins and the rest do not run. Callers may cache
+    the answer, "nobody" included, per (team, phone) for a while
+    (:class:`gateway.contacts.ContactCache`): do not count on being asked for every call,
+    and make the implementation ``async`` (a blocking one cannot be cut at the deadline).
 
     The core's own implementation (``trylast``, in :mod:`gateway.sync.plugin`) asks the
     team's connected CRMs (``register_crms``) in registration order and answers with the

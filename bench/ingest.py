@@ -198,6 +198,7 @@ async def load(port: int, requests: list[bytes], connections: int, deadline: flo
         "rps": len(lat) / elapsed,
         "p50": pct(lat, 0.5),
         "p99": pct(lat, 0.99),
+        "max": pct(lat, 1.0),
         "codes": codes,
     }
 

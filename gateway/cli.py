@@ -5,6 +5,11 @@ the subcommand; else ``GATEWAY_CONFIG``; else ``./plugins.toml``). A
 :class:`~gateway.errors.StartupError` anywhere is printed as one line on stderr and
 exits with status 2. With ``log_format = "json"`` every line on stdout and stderr is a
 JSON object, the command's own output included.
+
+Plugins add commands through the ``register_commands`` hook. Only an invocation whose
+command is not one of the core's (or ``gateway --help``) loads the configuration and
+the enabled plugins before parsing, so the core's commands (``serve`` binding its port
+first) start exactly as they would without plugins.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from gateway.config import load_config
+from gateway.config import GatewayConfig, load_config
 from gateway.errors import StartupError
 
 # Modules that add subcommands: each has ``add_commands(subparsers)``.
@@ -63,12 +68,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _command_and_config(argv: list[str]) -> tuple[str | None, str | None]:
+    """The first word that is not an option (the command) and the last ``--config``
+    value, read before parsing."""
+    command, config, take_value = None, None, False
+    for word in argv:
+        if take_value:
+            config, take_value = word, False
+        elif word == "--config":
+            take_value = True
+        elif word.startswith("--config="):
+            config = word.partition("=")[2]
+        elif command is None and not word.startswith("-"):
+            command = word
+    return command, config
+
+
+def add_plugin_commands(parser: argparse.ArgumentParser, config: GatewayConfig) -> None:
+    """Let the enabled plugins add their commands (``register_commands``).
+
+    :raises StartupError: a plugin failed to load, or took a command name in use.
+    """
+    import gateway.app  # the plugin manager is built exactly as for the app
+    from gateway.dispatch import call_each_sync
+
+    pm = gateway.app.build_plugin_manager(config)
+    try:
+        call_each_sync(pm, "register_commands", subparsers=_subparsers(parser), config=config)
+    except argparse.ArgumentError as exc:
+        raise StartupError(f"a plugin's command: {exc}") from None
+    _accept_config_everywhere(parser)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    command, config_path = _command_and_config(argv)
+    preloaded: GatewayConfig | None = None
+    if command is None or command not in _subparsers(parser).choices:
+        try:
+            preloaded = load_config(config_path)
+            add_plugin_commands(parser, preloaded)
+        except StartupError as exc:
+            if command is not None:  # `gateway --help` still works with a broken config
+                print(f"gateway: {exc}", file=sys.stderr)
+                return 2
     args = parser.parse_args(argv)
     streams = sys.stdout, sys.stderr
     try:
-        config = load_config(args.config)
+        config = preloaded or load_config(args.config)
         from gateway.logs import JsonLines, configure_logging
 
         configure_logging(config.gateway.log_format, config.gateway.log_level)

@@ -77,3 +77,30 @@ def test_crm_drain_bench_runs_and_logs_every_call_once():
         result.stdout + result.stderr
     )
     assert "429s received 0" in result.stdout
+
+
+def test_personalize_bench_runs_and_answers_by_the_deadline():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/personalize.py",
+            "--requests=40",
+            "--warmup=8",
+            "--connections=4",
+            "--callers=10",
+            "--rounds=1",
+            "--slow-requests=4",
+            "--deadline-seconds=0.3",
+            "--server-cpu=-1",
+            "--deadline=60",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gateway #1" in result.stdout and "{200: 40}" in result.stdout
+    assert "59/59" in result.stdout  # every answer's record was written
+    assert "median round: gateway p50" in result.stdout
+    assert "defaults answered: True; {200: 4}" in result.stdout

@@ -18,6 +18,7 @@ as cheap as before: it never looks at analyses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gateway.calls.models import Call, CallAnalysis
+from gateway.sql import insert_returning
 
 OUTCOMES = frozenset({"success", "failure", "unknown"})
 
@@ -135,19 +137,102 @@ async def record_personalization(
         async with in_transaction() as conn:
             return await record_personalization(record, using_db=conn, now=now)
     row = await _locate(None, record.call_sid, using_db)
-    personalization = {
-        "contact": record.contact,
-        "answered_by": record.answered_by,
-        "dynamic_variables": record.dynamic_variables,
-        "overrides": record.overrides,
+    changes: dict[str, Any] = {
+        "personalization": _personalization(record),
+        "personalized_at": record.at,
     }
-    changes: dict[str, Any] = {"personalization": personalization, "personalized_at": record.at}
     for name in ("team_id", "agent_id", "provider", "from_number", "to_number"):
         if getattr(record, name) is not None:
             changes[name] = getattr(record, name)
     if record.from_number or record.to_number:
         changes.setdefault("direction", "inbound")
     return await _save(row, changes, record.call_sid, using_db)
+
+
+async def record_personalizations(
+    records: Sequence[Personalization], *, using_db: Any, now: datetime
+) -> None:
+    """:func:`record_personalization` for many calls in one go (a burst of answers):
+    calls that have no analysis row yet, the usual case since the personalization comes
+    before anything else of its call, are inserted with one statement (linked to their
+    call row when it exists); the others take the one-by-one path. For one call id the
+    last record wins."""
+    latest = {r.call_sid: r for r in records}
+    if not latest:
+        return
+    sids = list(latest)
+    existing = set(
+        await CallAnalysis.filter(call_sid__in=sids)
+        .using_db(using_db)
+        .values_list("call_sid", flat=True)
+    )
+    calls = {
+        c["external_id"]: c
+        for c in await Call.filter(external_id__in=sids)
+        .using_db(using_db)
+        .values("id", "external_id", "team_id")
+    }
+    fresh = [r for sid, r in latest.items() if sid not in existing]
+    rows = []
+    for r in fresh:
+        call = calls.get(r.call_sid) or {}
+        inbound = "inbound" if r.from_number or r.to_number else None
+        rows.append(
+            (
+                r.call_sid,
+                r.team_id if r.team_id is not None else call.get("team_id"),
+                call.get("id"),
+                r.agent_id,
+                r.provider,
+                inbound,
+                r.from_number,
+                r.to_number,
+                _personalization(r),
+                r.at,
+                *_EMPTY,
+                now,
+                now,
+            )
+        )
+    done: set[str] = set()
+    if rows:
+        inserted = await insert_returning(
+            using_db, CallAnalysis, _FRESH_COLUMNS, rows, ("call_sid",), ("call_sid",)
+        )
+        done = {row["call_sid"] for row in inserted}
+    for sid, record in latest.items():
+        if sid not in done:  # a row existed, or a concurrent transaction made one
+            await record_personalization(record, using_db=using_db, now=now)
+
+
+_FRESH_COLUMNS = (
+    "call_sid",
+    "team_id",
+    "call_id",
+    "agent_id",
+    "provider",
+    "direction",
+    "from_number",
+    "to_number",
+    "personalization",
+    "personalized_at",
+    "transcript",
+    "evaluation",
+    "data_collection",
+    "dynamic_variables",
+    "created_at",
+    "updated_at",
+)
+_EMPTY: tuple[Any, ...] = ([], {}, {}, {})  # the JSON columns' defaults
+
+
+def _personalization(record: Personalization) -> dict[str, Any]:
+    return {
+        "contact": record.contact,
+        "answered_by": record.answered_by,
+        "dynamic_variables": record.dynamic_variables,
+        "overrides": record.overrides,
+    }
 
 
 async def record_initiation_failure(

@@ -5,8 +5,10 @@ been checked. The audio string is located without loading it
 (:func:`gateway.webhooks.jsonscan.scan_json_file`), decoded block by block into the
 recording store under a key derived from the conversation id (so a redelivery
 overwrites the same blob instead of leaving a second one), and only then is the event
-stored; :func:`apply` writes the recording row in the same transaction as the event.
-A duplicate delivery finds the recording already stored and writes nothing.
+stored; :func:`apply` writes the recording row in the same transaction as the event,
+points the conversation's analysis at it (audio and transcript come in either order)
+and emits ``voice.call.audio_stored``. A duplicate delivery finds the recording already
+stored and writes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 from quart import current_app
 
+from gateway.calls.analysis import attach_audio, call_for_analysis
+from gateway.calls.events import VoiceCallAudioStored
 from gateway.calls.models import Call, Recording
 from gateway.calls.recordings import expiry
 from gateway.errors import ValidationError
@@ -30,7 +34,6 @@ from plugins.elevenlabs.settings import ElevenLabsSettings
 log = logging.getLogger("gateway.plugins.elevenlabs")
 
 PROVIDER_TYPE = "post_call_audio"
-EVENT_TYPE = "voice.call.audio_stored"
 CONTENT_TYPE = "audio/mpeg"
 # ElevenLabs' docs name the field full_audio; the API reference we serve names it
 # audio_base_64. Either is accepted (full_audio first when both are there).
@@ -110,7 +113,37 @@ async def store(
 async def apply(ctx: ApplyContext, settings: ElevenLabsSettings) -> None:
     """The recording row, in the event's transaction: linked to the call (and its team)
     when a call with this conversation id is known, expiring after the team's
-    retention period."""
+    retention period; then the analysis and the neutral event."""
+    rec = await _recording(ctx, settings)
+    payload = ctx.event.payload
+    conn = ctx.connection
+    row = await attach_audio(
+        payload["conversation_id"],
+        rec.id,
+        using_db=conn,
+        provider="elevenlabs",
+        team_id=rec.team_id,  # type: ignore[attr-defined]
+        agent_id=payload.get("agent_id"),
+    )
+    call = await call_for_analysis(row, using_db=conn)
+    event = VoiceCallAudioStored(
+        analysis_id=row.id,
+        conversation_id=payload["conversation_id"],
+        call_id=call.id if call is not None else None,
+        call_sid=row.call_sid or (call.external_id if call is not None else None),
+        team_id=row.team_id,  # type: ignore[attr-defined]
+        agent_id=row.agent_id,
+        provider=row.provider,
+        recording_id=rec.id,
+        storage_key=payload["storage_key"],
+        content_type=CONTENT_TYPE,
+        size_bytes=payload["size_bytes"],
+        sha256=payload["sha256"],
+    )
+    await ctx.emit(event, team_id=event.team_id)
+
+
+async def _recording(ctx: ApplyContext, settings: ElevenLabsSettings) -> Recording:
     payload, conn = ctx.event.payload, ctx.connection
     call = await Call.filter(conversation_id=payload["conversation_id"]).using_db(conn).first()
     team: Any = ctx.team
@@ -135,10 +168,10 @@ async def apply(ctx: ApplyContext, settings: ElevenLabsSettings) -> None:
     query = Recording.filter(external_id=payload["recording_external_id"]).using_db(conn)
     rec = await query.select_for_update().first()
     if rec is None:
-        await Recording.create(
+        return await Recording.create(
             external_id=payload["recording_external_id"], using_db=conn, **values
         )
-        return
     for name, value in values.items():
         setattr(rec, name, value)
     await rec.save(using_db=conn)
+    return rec

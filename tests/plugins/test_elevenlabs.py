@@ -107,7 +107,8 @@ async def test_signature_cases_match_the_sdk_except_where_documented(make_app, c
     if accepted:
         assert response.status_code == 200, await response.get_data(as_text=True)
         assert await response.get_json() == {"received": 1}
-        assert await WebhookEvent.all().count() == 1
+        types = await WebhookEvent.all().order_by("id").values_list("type", flat=True)
+        assert types == ["elevenlabs.post_call_transcription", "voice.call.analyzed"]
     else:
         assert response.status_code == 401
         assert await response.get_json() == {"error": "Invalid signature", "code": "UNAUTHORIZED"}
@@ -165,8 +166,9 @@ async def test_transcription_is_routed_by_agent_and_stored_once(make_app, db_kin
         response = await post(app, body, headers(body, t))
         assert response.status_code == 200
         assert await response.get_json() == {"received": 1}
-    (event,) = await WebhookEvent.all()
-    assert event.type == "voice.call.transcription_received"
+    event, analyzed = await WebhookEvent.all().order_by("id")
+    assert event.type == "elevenlabs.post_call_transcription"
+    assert analyzed.type == "voice.call.analyzed" and analyzed.team_id == team.id
     assert event.dedup_key == "conv_once:post_call_transcription"
     assert event.status == ROUTED and event.team_id == team.id and event.agent_id == AGENT
     assert event.payload["data"]["analysis"]["call_successful"] == "success"
@@ -180,9 +182,11 @@ async def test_unknown_agent_is_stored_unrouted(app, clock):
     body = transcription("conv_stranger", t, agent_id="agent_nobody_knows")
     response = await post(app, body, headers(body, t))
     assert response.status_code == 200
-    (event,) = await WebhookEvent.all()
+    event, analyzed = await WebhookEvent.all().order_by("id")
     assert event.status == UNROUTED and event.team_id is None
     assert event.agent_id == "agent_nobody_knows"
+    assert analyzed.type == "voice.call.analyzed" and analyzed.status == UNROUTED
+    assert analyzed.payload["agent_id"] == "agent_nobody_knows"
 
 
 async def test_unknown_type_is_stored_and_acknowledged(app, clock):
@@ -203,9 +207,10 @@ async def test_initiation_failure_without_conversation_id_is_deduplicated_by_con
     for sent in (body, body, other):
         response = await post(app, sent, headers(sent, int(t)))
         assert response.status_code == 200
-    events = await WebhookEvent.all().order_by("id")
-    assert [e.type for e in events] == ["voice.call.initiation_failed"] * 2
+    events = await WebhookEvent.filter(type="elevenlabs.call_initiation_failure").order_by("id")
     assert [e.payload["data"]["failure_reason"] for e in events] == ["busy", "no-answer"]
+    failed = await WebhookEvent.filter(type="voice.call.initiation_failed").order_by("id")
+    assert [e.payload["failure_reason"] for e in failed] == ["busy", "no-answer"]
 
 
 @pytest.mark.parametrize(

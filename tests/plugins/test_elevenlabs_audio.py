@@ -1,6 +1,7 @@
 """``post_call_audio`` end to end: a chunked, signed delivery of a base64 MP3 goes
-through the spool into the recording store, byte-identical, with its recording row and
-a ``voice.call.audio_stored`` event; limits, duplicates and bad audio leave nothing."""
+through the spool into the recording store, byte-identical, with its recording row, the
+delivery's event and a ``voice.call.audio_stored`` event; limits, duplicates and bad
+audio leave nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.calls.models import Call, Recording
+from gateway.calls.events import VoiceCallAudioStored
+from gateway.calls.models import Call, CallAnalysis, Recording
 from gateway.identity.models import Team, VoiceAgent
 from gateway.storage import recording_storage
 from gateway.webhooks.models import ROUTED, UNROUTED, WebhookEvent
@@ -98,8 +100,8 @@ async def test_50_mb_of_chunked_audio_is_stored_byte_identical(app, clock, field
     assert rec.stored_at == clock.now()
     assert rec.expires_at == clock.now() + timedelta(days=30)
 
-    (event,) = await WebhookEvent.all()
-    assert event.type == "voice.call.audio_stored"
+    event, stored = await WebhookEvent.all().order_by("id")
+    assert event.type == "elevenlabs.post_call_audio"
     assert event.status == ROUTED and event.team_id == team.id
     assert event.dedup_key == "conv_big:post_call_audio"
     assert event.payload == {
@@ -112,6 +114,22 @@ async def test_50_mb_of_chunked_audio_is_stored_byte_identical(app, clock, field
         "sha256": expected,
         "content_type": "audio/mpeg",
     }
+    analysis = await CallAnalysis.get(conversation_id="conv_big")
+    assert analysis.audio_id == rec.id and analysis.call_id == call.id
+    assert stored.type == "voice.call.audio_stored" and stored.team_id == team.id
+    assert VoiceCallAudioStored.model_validate(stored.payload) == VoiceCallAudioStored(
+        analysis_id=analysis.id,
+        conversation_id="conv_big",
+        call_id=call.id,
+        call_sid=call.external_id,
+        team_id=team.id,
+        agent_id=AGENT,
+        provider="elevenlabs",
+        recording_id=rec.id,
+        storage_key="elevenlabs/conv_big.mp3",
+        size_bytes=37_500_000,
+        sha256=expected,
+    )
     assert leftovers(app) == {"spool": [], "partial": []}
 
 
@@ -122,8 +140,9 @@ async def test_the_same_audio_twice_is_one_event_one_blob_one_row(make_app, db_k
         response = await send_chunked(app.test_client(), delivery)
         assert response.status_code == 200
         assert await response.get_json() == {"received": 1}
-    assert await WebhookEvent.all().count() == 1
-    assert await Recording.all().count() == 1
+    types = await WebhookEvent.all().order_by("id").values_list("type", flat=True)
+    assert types == ["elevenlabs.post_call_audio", "voice.call.audio_stored"]
+    assert await Recording.all().count() == 1 and await CallAnalysis.all().count() == 1
     assert files_under(data_dir(app) / "recordings") == [
         blob_path(app, "elevenlabs/conv_twice.mp3")
     ]
@@ -153,7 +172,9 @@ async def test_a_conversation_id_is_never_used_as_a_path(app, clock):
     assert len(rec.external_id) <= 64 and "/" not in rec.external_id
     assert rec.storage_key.startswith("elevenlabs/h") and ".." not in rec.storage_key
     assert blob_path(app, rec.storage_key).is_file()
-    assert (await WebhookEvent.get()).payload["conversation_id"] == odd
+    assert (await WebhookEvent.get(type="elevenlabs.post_call_audio")).payload[
+        "conversation_id"
+    ] == odd
 
 
 class FullDisk:
@@ -198,9 +219,10 @@ async def test_unknown_agent_audio_is_stored_unrouted_with_default_retention(mak
     delivery = AudioDelivery("conv_nobody", audio_bytes=3000, t=now(clock), agent_id="agent_x")
     response = await send_chunked(app.test_client(), delivery)
     assert response.status_code == 200
-    (event,) = await WebhookEvent.all()
+    event, stored = await WebhookEvent.all().order_by("id")
     assert event.status == UNROUTED and event.team_id is None
     assert event.payload["call_sid"] is None
+    assert stored.status == UNROUTED and stored.payload["team_id"] is None
     rec = await Recording.get(external_id="conv_nobody:audio")
     assert rec.team_id is None and rec.call_id is None
     assert rec.expires_at == clock.now() + timedelta(days=7)

@@ -118,3 +118,69 @@ async def send_chunked(client: Any, delivery: AudioDelivery, **extra_headers: st
             await asyncio.sleep(0)  # let the app read it: the body is never all queued
         await conn.send_complete()
     return await conn.as_response()
+
+
+def conversation(
+    conversation_id: str,
+    *,
+    start: int,
+    agent_id: str = AGENT,
+    call_sid: str | None = None,
+    status: str = "done",
+    caller: str = "+14155550199",
+    agent_number: str = "+14155550100",
+) -> dict[str, Any]:
+    """A conversation as the post-call webhook's ``data`` and the "get conversation"
+    API both carry it (https://elevenlabs.io/docs/eleven-agents/workflows/post-call-webhooks,
+    https://elevenlabs.io/docs/api-reference/conversations/get), with a Twilio call."""
+    metadata: dict[str, Any] = {
+        "start_time_unix_secs": start,
+        "call_duration_secs": 62,
+        "cost": 415,
+        "main_language": "en",
+        "termination_reason": "end_call tool was called.",
+    }
+    if call_sid is not None:
+        metadata["phone_call"] = {
+            "type": "twilio",
+            "direction": "inbound",
+            "phone_number_id": "phnum_123",
+            "agent_number": agent_number,
+            "external_number": caller,
+            "call_sid": call_sid,
+            "stream_sid": "MZ" + "0" * 32,
+        }
+    return {
+        "agent_id": agent_id,
+        "conversation_id": conversation_id,
+        "status": status,
+        "user_id": None,
+        "transcript": [
+            {"role": "agent", "message": "Hi, this is Ava from Acme.", "time_in_call_secs": 0},
+            {"role": "user", "message": "I'd like a demo next Tuesday.", "time_in_call_secs": 4},
+            {"role": "agent", "message": None, "time_in_call_secs": 9, "tool_calls": []},
+        ],
+        "metadata": metadata,
+        "analysis": {
+            "call_successful": "success",
+            "transcript_summary": "The caller booked a demo for Tuesday.",
+            "evaluation_criteria_results": {
+                "booked": {"criteria_id": "booked", "result": "success", "rationale": "Booked."}
+            },
+            "data_collection_results": {
+                "day": {"data_collection_id": "day", "value": "Tuesday", "rationale": "Said so."}
+            },
+        },
+        "conversation_initiation_client_data": {
+            "dynamic_variables": {"customer_name": "Jo Smith"},
+        },
+        "has_audio": True,
+        "has_user_audio": True,
+        "has_response_audio": True,
+    }
+
+
+def delivery(kind: str, data: dict[str, Any], t: int) -> tuple[bytes, dict[str, str]]:
+    """A signed post-call webhook: (body, headers)."""
+    body = json.dumps({"type": kind, "event_timestamp": t, "data": data}).encode()
+    return body, headers(body, t)
