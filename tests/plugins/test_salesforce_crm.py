@@ -97,45 +97,45 @@ async def test_an_analyzed_call_becomes_one_call_task(make_app, sf, db_kind, cap
     assert not [t for t in tokens if t and t in text]
 
 
-async def test_caller_lookup_answers_within_the_deadline_contact_before_lead(make_app):
-    async with FakeSalesforce() as sf:
-        app = await sf_app(make_app, sf)
-        admin = await connected(app)
-        lead = sf.add_lead(
-            FirstName="Grace",
-            LastName="Hopper",
-            MobilePhone="415.555.0199",
-            Company="Navy",
-            Email="grace@navy.example",
-        )
-        async with app.app_context():
-            found = await lookup_contact(app, admin.team, CALLER, deadline=2.0)
-        assert found == {
-            "name": "Grace Hopper",
-            "first_name": "Grace",
-            "email": "grace@navy.example",
-            "phone": CALLER,
-            "company": "Navy",
-            "owner": "Ada Rep",
-            "url": f"{sf.url}/lightning/r/Lead/{lead}/view",
-            "record_type": "Lead",
-            "id": lead,
-            "source": NAME,
-        }
-        ada = sf.add_contact(
-            FirstName="Ada",
-            LastName="Lovelace",
-            Phone="+1 (415) 555-0199",
-            LastActivityDate="2025-12-30",
-            **{"Account.Name": "Engines Inc"},
-        )
-        async with app.app_context():
-            found = await lookup_contact(app, admin.team, CALLER, deadline=2.0)
-        assert (found["id"], found["company"], found["last_activity"]) == (
-            ada,
-            "Engines Inc",
-            "2025-12-30",
-        )
+async def test_caller_lookup_answers_within_the_deadline_contact_before_lead(make_app, sf):
+    app = await sf_app(make_app, sf)
+    admin = await connected(app)
+    lead = sf.add_lead(
+        FirstName="Grace",
+        LastName="Hopper",
+        MobilePhone="415.555.0123",
+        Company="Navy",
+        Email="grace@navy.example",
+    )
+    async with app.app_context():
+        found = await lookup_contact(app, admin.team, "+14155550123", deadline=2.0)
+    assert found == {
+        "name": "Grace Hopper",
+        "first_name": "Grace",
+        "email": "grace@navy.example",
+        "phone": "+14155550123",
+        "company": "Navy",
+        "owner": "Ada Rep",
+        "url": f"{sf.url}/lightning/r/Lead/{lead}/view",
+        "record_type": "Lead",
+        "id": lead,
+        "source": NAME,
+    }
+    sf.add_lead(LastName="Lead", Phone="(415) 555-0199", Company="Same number")
+    ada = sf.add_contact(
+        FirstName="Ada",
+        LastName="Lovelace",
+        Phone="+1 (415) 555-0199",
+        LastActivityDate="2025-12-30",
+        **{"Account.Name": "Engines Inc"},
+    )
+    async with app.app_context():
+        found = await lookup_contact(app, admin.team, CALLER, deadline=2.0)
+    assert (found["id"], found["company"], found["last_activity"]) == (
+        ada,
+        "Engines Inc",
+        "2025-12-30",
+    )
 
 
 async def test_a_duplicate_a_retry_and_a_replay_create_one_task(make_app, sf, clock, db_kind):
