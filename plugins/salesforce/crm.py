@@ -65,6 +65,7 @@ RETURNING = {"Contact": CONTACT_FIELDS, "Lead": LEAD_FIELDS}
 SOSL_RESERVED = frozenset("?&|!{}[]()^~*:\\\"'+-")
 NEW_RECORD_NAME = "Unknown caller"  # LastName (required) of a record made for a new caller
 NEW_LEAD_COMPANY = "Unknown"  # Company is required on a Lead
+DESCRIPTION_MAX = 32_000  # Task.Description is a long text area of 32,000 characters
 LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
 DUPLICATES = "DUPLICATES_DETECTED"
 
@@ -209,7 +210,7 @@ class SalesforceCrm:
         excerpt = call.excerpt(self.settings.transcript_excerpt_chars) if transcript else ""
         if excerpt:
             parts.append(f"Transcript (excerpt):\n{excerpt}")
-        return "\n\n".join(parts)
+        return "\n\n".join(parts)[:DESCRIPTION_MAX]
 
     async def log_call(self, req: CRMRequest, call: CallToLog, contact: Contact | None) -> Logged:
         settings = await team_settings(req)
@@ -222,7 +223,7 @@ class SalesforceCrm:
             "TaskSubtype": "Call",
             "CallType": direction,
             "CallDurationInSeconds": int(call.duration_seconds or 0),
-            "CallDisposition": call.outcome[:255],
+            "CallDisposition": (call.outcome or "unknown")[:255],
             "CallObject": call.marker,
             "Status": settings.task_status,
             "ActivityDate": started.date().isoformat(),

@@ -246,18 +246,19 @@ async def test_a_validation_error_is_dead_with_salesforces_reason(make_app, sf):
     assert sf.tasks == {}
 
 
-async def test_a_5xx_retries_with_backoff(make_app, sf, clock):
+async def test_a_5xx_retries_with_backoff_and_a_long_summary_is_cut_to_fit(make_app, sf, clock):
     app = await sf_app(make_app, sf)
     admin = await connected(app)
     sf.fail_next_api(503)
-    await analyzed_call(app, admin.team.id)
+    await analyzed_call(app, admin.team.id, summary="Long. " * 8000)  # 48,000 characters
     await run_pending_jobs(app)
     job = await Job.get(handler=HANDLER)
     assert (job.status, job.attempts) == ("pending", 1)
     assert "salesforce answered HTTP 503" in job.last_error
     clock.advance(3600)
     await run_pending_jobs(app)
-    assert len(sf.tasks) == 1 and "WhoId" not in next(iter(sf.tasks.values()))
+    (task,) = sf.tasks.values()
+    assert "WhoId" not in task and len(task["Description"]) == 32_000  # the field's size
 
 
 async def test_a_new_caller_becomes_one_lead_even_before_search_sees_it(make_app, sf):
