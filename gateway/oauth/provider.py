@@ -73,6 +73,11 @@ class OAuthProvider:
         ``expires_in``; ``None`` means unknown (refresh only after a 401).
     :param refresh_params: extra form fields of a refresh-token grant, e.g. ``scope``
         for a provider that wants the scopes repeated on every refresh.
+    :param account_from_token: ``(token response, account data) -> account data | None``,
+        asked after each successful refresh with the parsed response and the connection's
+        stored account data: return the account data to store from now on (an API host
+        that moved with the new token), or ``None`` to keep it. It must not raise; if it
+        does, the refresh still stands and the account data is kept.
     """
 
     name: str
@@ -94,6 +99,9 @@ class OAuthProvider:
     default_expires_in: int | None = None
     parse_token: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     refresh_params: Mapping[str, str] = field(default_factory=dict)
+    account_from_token: (
+        Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any] | None] | None
+    ) = None
 
     @property
     def configured(self) -> bool:

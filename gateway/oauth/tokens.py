@@ -170,8 +170,27 @@ async def _refresh_locked(
         row.scopes = common.normalize_scopes(tokens.scope)
     row.refreshed_at = now
     row.status, row.last_error, row.updated_at = "connected", None, now
+    _take_account_changes(provider, row, tokens.raw)
     await row.save(using_db=conn)
     return tokens.access_token
+
+
+def _take_account_changes(provider: Any, row: OAuthConnection, token: Any) -> None:
+    """Store what the provider says changed with the new token (an API host that moved),
+    in the same write as the token, so no reader sees the new token with the old host."""
+    if provider.account_from_token is None:
+        return
+    try:
+        account = provider.account_from_token(token, dict(row.account_data or {}))
+    except Exception as exc:  # the refresh itself stands; a rotated token must be kept
+        log.warning(
+            "%s: reading account changes from a refreshed token failed: %s",
+            provider.name,
+            type(exc).__name__,
+        )
+        return
+    if account is not None:
+        row.account_data = dict(account)
 
 
 async def _mark(row: OAuthConnection, conn: Any, status: str, error: str, now: datetime) -> None:

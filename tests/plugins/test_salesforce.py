@@ -1,10 +1,13 @@
-"""The Salesforce plugin against a loopback Salesforce (login host + org): the login host
-chosen per connection, connect -> callback -> status -> refresh after a 401
+"""The Salesforce plugin's OAuth side against a loopback Salesforce (login host + org): the
+login host chosen per connection, connect -> callback -> status -> refresh after a 401
 INVALID_SESSION_ID -> disconnect over real HTTP, the signed token response, and
-``invalid_grant`` turning the connection into ``needs_reconnect``."""
+``invalid_grant`` turning the connection into ``needs_reconnect``. The org's API is
+called as a handler would, through a ``ProviderSession`` on the connection's instance
+URL. The CRM side is tests/plugins/test_salesforce_crm.py."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -12,7 +15,8 @@ import pytest
 from gateway.oauth import get_access_token
 from gateway.oauth.models import OAuthConnection
 from gateway.oauth.tokens import NotConnected, ReconnectRequired
-from plugins.salesforce import api_request
+from gateway.sync import ProviderError, ProviderResponse, ProviderSession
+from plugins.salesforce import session_expired
 from tests.support.fake_salesforce import ORG_ID, USER_ID, FakeSalesforce, plugin_settings
 from tests.support.oauth_helpers import integration_status
 from tests.support.oauth_server import query_of, run_connect, seed_admin
@@ -25,6 +29,19 @@ SANDBOX = {"environment": "sandbox"}
 async def sf():
     async with FakeSalesforce() as srv:
         yield srv
+
+
+async def api_request(app: Any, team: Any, method: str, path: str) -> ProviderResponse:
+    """The org's REST API as a handler calls it: the instance URL from the connection,
+    one refresh after 401 INVALID_SESSION_ID."""
+    api = ProviderSession(
+        app,
+        team.id,
+        NAME,
+        base_url=lambda account: account["instance_url"],
+        token_rejected=session_expired,
+    )
+    return await api.request(method, path)
 
 
 async def _status(client: Any, admin: Any) -> dict[str, Any]:
@@ -59,16 +76,16 @@ async def test_full_cycle_on_a_sandbox(make_app, sf, clock, db_kind):
     assert row.options == {"environment": "sandbox"}
 
     async with app.app_context():
-        status, body = await api_request(admin.team, "GET", "/services/data/v62.0/limits")
-        assert status == 200 and body["DailyApiRequests"]["Max"] == 15000
+        answer = await api_request(app, admin.team, "GET", "/services/data/v62.0/limits")
+        assert answer.status == 200 and answer.body["DailyApiRequests"]["Max"] == 15000
         assert sf.refresh_calls == 0
         clock.advance(3 * 3600)  # no expiry known: time alone never triggers a refresh
         await get_access_token(admin.team, NAME)
         assert sf.refresh_calls == 0
 
         sf.expire_access_tokens()  # the org's session timeout passed
-        status, body = await api_request(admin.team, "GET", "/services/data/v62.0/limits")
-    assert status == 200
+        answer = await api_request(app, admin.team, "GET", "/services/data/v62.0/limits")
+    assert answer.status == 200
     assert sf.refresh_calls == 1  # one refresh after 401 INVALID_SESSION_ID, one retry
     assert sf.api_calls.count("/services/data/v62.0/limits") == 3
     assert (await _status(client, admin))["status"] == "connected"
@@ -80,16 +97,16 @@ async def test_full_cycle_on_a_sandbox(make_app, sf, clock, db_kind):
     assert sf.live_refresh_tokens() == []  # revoked at the sandbox host it was issued by
     async with app.app_context():
         with pytest.raises(NotConnected):
-            await api_request(admin.team, "GET", "/services/data/v62.0/limits")
+            await api_request(app, admin.team, "GET", "/services/data/v62.0/limits")
 
 
 async def test_other_errors_are_not_retried(make_app, sf):
     app = await make_app(plugins={NAME: plugin_settings(sf)})
     admin = await seed_admin()
     await run_connect(app.test_client(), admin, NAME, body=SANDBOX)
-    async with app.app_context():
-        status, body = await api_request(admin.team, "GET", "/services/data/v62.0/sobjects/Task/1")
-    assert status == 404 and body[0]["errorCode"] == "NOT_FOUND"
+    with pytest.raises(ProviderError) as refused:
+        await api_request(app, admin.team, "GET", "/services/data/v62.0/sobjects/Task/1")
+    assert refused.value.status == 404 and refused.value.marker == "NOT_FOUND"
     assert sf.refresh_calls == 0
 
 
@@ -154,9 +171,8 @@ async def test_revoked_refresh_token_needs_reconnect(make_app, sf, db_kind):
     admin = await seed_admin()
     await run_connect(client, admin, NAME, body=SANDBOX)
     sf.revoke_all_refresh_tokens()  # e.g. the user's OAuth grant was revoked in Setup
-    async with app.app_context():
-        with pytest.raises(ReconnectRequired):
-            await api_request(admin.team, "GET", "/services/data/v62.0/limits")
+    with pytest.raises(ReconnectRequired):
+        await api_request(app, admin.team, "GET", "/services/data/v62.0/limits")
     assert sf.refresh_calls == 1
     entry = await _status(client, admin)
     assert entry["status"] == "needs_reconnect"
@@ -182,11 +198,10 @@ async def test_concurrent_401s_refresh_once(make_app, sf, db_kind):
     await run_connect(app.test_client(), admin, NAME, body=SANDBOX)
     sf.expire_access_tokens()
     sf.refresh_delay = 0.05
-    async with app.app_context():
-        results = await asyncio.gather(
-            *(api_request(admin.team, "GET", "/services/data/v62.0/limits") for _ in range(10))
-        )
-    assert [status for status, _ in results] == [200] * 10
+    results = await asyncio.gather(
+        *(api_request(app, admin.team, "GET", "/services/data/v62.0/limits") for _ in range(10))
+    )
+    assert [answer.status for answer in results] == [200] * 10
     assert sf.refresh_calls == 1
 
 
@@ -201,3 +216,22 @@ async def test_browser_connect_to_my_domain(make_app, sf):
     assert resp.headers["Location"].startswith(
         "https://acme.my.salesforce.com/services/oauth2/authorize?"
     )
+
+
+@pytest.mark.parametrize("why", ["untrusted host", "bad signature"])
+async def test_a_refresh_naming_an_unsafe_instance_url_is_not_followed(make_app, sf, caplog, why):
+    moved = await sf.add_instance()
+    app = await make_app(plugins={NAME: plugin_settings(sf, login_base_url=moved)})
+    admin = await seed_admin()
+    await run_connect(app.test_client(), admin, NAME, body=SANDBOX)
+    if why == "untrusted host":
+        sf.instance_url = "https://org.evil.example"  # the token would be sent there
+    else:
+        sf.instance_url, sf.signing_secret = moved, "not-the-consumer-secret"
+    sf.expire_access_tokens()
+    answer = await api_request(app, admin.team, "GET", "/services/data/v62.0/limits")
+    assert answer.status == 200 and sf.refresh_calls == 1  # the old instance, new token
+    row = await OAuthConnection.get(team_id=admin.team.id, provider=NAME)
+    assert row.account_data["instance_url"] == sf.url
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("instance URL is kept" in m for m in warned)

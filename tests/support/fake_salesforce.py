@@ -1,12 +1,15 @@
 """A loopback Salesforce login host + org (real HTTP on 127.0.0.1) built on
 :class:`tests.support.oauth_server.FakeOAuthServer`.
 
-What it copies from Salesforce's documented protocol (../shared/providers.md §3):
+What it copies from Salesforce's documented protocol (sources in
+docs/plugins/salesforce.md); the org's REST API (search, query, sobjects) is in
+:mod:`tests.support.fake_salesforce_crm`:
 
 - ``/services/oauth2/authorize``, ``/services/oauth2/token`` (client in the form body),
   ``/services/oauth2/revoke`` (form ``token=``; revoking a refresh token also ends its
   access tokens);
-- token responses with ``instance_url``, ``id`` (the identity URL), ``issued_at`` (ms),
+- token responses (code and refresh grants) with ``instance_url`` (``instance_url``
+  attribute, default this server), ``id`` (the identity URL), ``issued_at`` (ms),
   ``signature`` (base64 HMAC-SHA256 of ``id`` + ``issued_at`` under the client secret)
   and no ``expires_in``;
 - ``GET /id/{org}/{user}`` (bearer) -> ``user_id``, ``organization_id``, ``username``, ...;
@@ -26,14 +29,14 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.fake_salesforce_crm import SESSION_EXPIRED, SalesforceOrgApi
 from tests.support.oauth_server import FakeOAuthServer, Grant
 
 ORG_ID = "00D5g000004ABCDEAA"
 USER_ID = "0055g00000XYZ12AAA"
-SESSION_EXPIRED = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 
 
-class FakeSalesforce(FakeOAuthServer):
+class FakeSalesforce(SalesforceOrgApi, FakeOAuthServer):
     def __init__(self, *, signing_secret: str | None = None, **kw: Any) -> None:
         kw.setdefault("client_id", "3MVG9sf-consumer-key")
         kw.setdefault("client_secret", "sf-consumer-secret")
@@ -55,10 +58,16 @@ class FakeSalesforce(FakeOAuthServer):
         self.signing_secret = signing_secret
         self.issued_at = 1_764_374_400_000
         self.api_calls: list[str] = []
+        self.instance_url: str | None = None  # what token responses name; None: this server
+        self.init_org()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/id/{org}/{user}", self.identity)
-        app.router.add_get("/services/data/v62.0/sobjects/Task/{id}", self.sobject)
+        self.add_org_routes(app)
+
+    async def stop(self) -> None:
+        await self.stop_instances()
+        await super().stop()
 
     def identity_url(self) -> str:
         return f"{self.url}/id/{ORG_ID}/{USER_ID}"
@@ -79,7 +88,7 @@ class FakeSalesforce(FakeOAuthServer):
         ).decode()
         body: dict[str, Any] = {
             "access_token": access,
-            "instance_url": self.url,
+            "instance_url": self.instance_url or self.url,
             "id": ident,
             "token_type": "Bearer",
             "issued_at": issued,
@@ -113,15 +122,6 @@ class FakeSalesforce(FakeOAuthServer):
         if self.bearer_grant(request) is None:
             return web.json_response(SESSION_EXPIRED, status=401)
         return web.json_response({"DailyApiRequests": {"Max": 15000, "Remaining": 14998}})
-
-    async def sobject(self, request: web.Request) -> web.Response:
-        self.api_calls.append(request.path)
-        if self.bearer_grant(request) is None:
-            return web.json_response(SESSION_EXPIRED, status=401)
-        return web.json_response(
-            [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
-            status=404,
-        )
 
 
 def plugin_settings(server: FakeSalesforce, **extra: Any) -> dict[str, Any]:

@@ -1,17 +1,19 @@
-"""Salesforce plugin: lets a team connect its Salesforce org over OAuth 2.0 (web-server
-flow with PKCE, client credentials in the form body).
+"""Salesforce over OAuth 2.0: how a team connects its org (web-server flow with PKCE,
+client credentials in the form body).
 
-Quirks handled here (see docs/plugins/salesforce.md and ../shared/providers.md §3):
+Quirks handled here (see docs/plugins/salesforce.md, with Salesforce's sources):
 
 - the login host is chosen per connection (production ``login.salesforce.com``, sandbox
   ``test.salesforce.com`` or the org's My Domain), validated strictly at connect time and
   kept with the connection for refresh and revocation;
 - the token response has no ``expires_in`` (the access token is a session): the engine
-  keeps the expiry unknown, and :func:`api_request` refreshes after a 401
-  ``INVALID_SESSION_ID`` and retries once;
+  keeps the expiry unknown, and a session (``ProviderSession``) refreshes after a 401
+  ``INVALID_SESSION_ID`` (:func:`session_expired`) and retries once;
 - the response's ``signature`` (HMAC-SHA256 of ``id`` + ``issued_at`` under the client
   secret) is checked before the bearer token is sent to the identity URL ``id``;
-- ``instance_url`` (the org's REST base) and the identity URL are kept with the connection.
+- ``instance_url`` (the org's REST base) and the identity URL are kept with the
+  connection; a refresh response naming another (trusted, signed) ``instance_url`` moves
+  the connection there (:meth:`Salesforce.account_from_token`).
 """
 
 from __future__ import annotations
@@ -19,20 +21,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
 
-from gateway import hookimpl
-from gateway.config import GatewayConfig, PluginSettings
 from gateway.errors import ValidationError
 from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider, Options
+from plugins.salesforce.settings import NAME, SalesforceSettings
 
-NAME = "salesforce"
+log = logging.getLogger("plugins.salesforce")
+
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 
 # A My Domain login host: "acme.my.salesforce.com" or, for a sandbox,
@@ -40,30 +42,6 @@ TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 MY_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?(?:\.sandbox)?\.my\.salesforce\.com$")
 # Hosts Salesforce hands back in a token response (identity URL, instance URL).
 SALESFORCE_HOST = re.compile(r"^(?:[a-z0-9-]+\.)*(?:salesforce\.com|force\.com)$")
-
-
-class SalesforceSettings(PluginSettings):
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    login_base_url: str = "https://login.salesforce.com"  # environment=production
-    sandbox_base_url: str = "https://test.salesforce.com"  # environment=sandbox
-    allow_my_domain: bool = True
-    scopes: list[str] = Field(default_factory=lambda: ["api", "refresh_token", "id"])
-    api_version: str = Field(default="v62.0", pattern=r"^v[0-9]+\.[0-9]$")
-    # The org's session timeout, if you want refreshes ahead of it instead of after the
-    # first 401. Unset: expiry unknown (Salesforce does not say).
-    session_seconds: int | None = Field(default=None, gt=60)
-
-    @field_validator("login_base_url", "sandbox_base_url")
-    @classmethod
-    def _origin(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path.strip("/"):
-            raise ValueError("must be an http(s) origin, e.g. https://login.salesforce.com")
-        return value.rstrip("/")
-
-    def configured_origins(self) -> set[str]:
-        return {self.login_base_url, self.sandbox_base_url}
 
 
 class Salesforce:
@@ -176,6 +154,26 @@ class Salesforce:
             },
         )
 
+    def account_from_token(
+        self, token: Mapping[str, Any], account: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """A refresh response names the org's ``instance_url`` again: when it differs from
+        the stored one (the org moved to another instance, or My Domain changed), keep
+        the new one, but only if the response is signed with our consumer secret and the
+        URL is a Salesforce host (the token is sent there from now on)."""
+        url = str(token.get("instance_url") or "").rstrip("/")
+        if not url or url == str(account.get("instance_url") or "").rstrip("/"):
+            return None
+        if not (self.signature_ok(token) and self.trusted_url(url)):
+            log.warning(
+                "salesforce: a refreshed token names instance host %s, which is not trusted "
+                "or not signed; the stored instance URL is kept",
+                urlsplit(url).hostname,
+            )
+            return None
+        log.info("salesforce: the org's instance URL moved to %s", urlsplit(url).hostname)
+        return {**account, "instance_url": url}
+
 
 def session_expired(status: int, body: Any) -> bool:
     """Salesforce's "the access token is no longer valid" answer:
@@ -184,43 +182,6 @@ def session_expired(status: int, body: Any) -> bool:
         return False
     items = body if isinstance(body, list) else [body]
     return any(isinstance(i, Mapping) and i.get("errorCode") == "INVALID_SESSION_ID" for i in items)
-
-
-async def api_request(
-    team: Any, method: str, path: str, *, json: Any = None, app: Any = None
-) -> tuple[int, Any]:
-    """Call the team's org REST API (``path`` under its ``instance_url``, e.g.
-    ``/services/data/v62.0/sobjects/Task``). Salesforce never says when a session ends,
-    so a 401 ``INVALID_SESSION_ID`` triggers one refresh (shared with concurrent callers
-    by the engine) and one retry. Raises the engine's typed token errors."""
-    from gateway.app import get_gateway
-    from gateway.oauth.models import OAuthConnection
-    from gateway.oauth.tokens import NotConnected, get_access_token
-
-    if not path.startswith("/services/"):
-        raise ValueError("path must start with /services/")
-    gw = get_gateway(app)
-    team_id = int(getattr(team, "id", team))
-    row = await OAuthConnection.get_or_none(team_id=team_id, provider=NAME)
-    if row is None:
-        raise NotConnected(team_id, NAME)
-    url = str((row.account_data or {}).get("instance_url", "")).rstrip("/") + path
-    token = await get_access_token(team_id, NAME, app=app)
-    for attempt in (1, 2):
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        async with gw.http.request(
-            method, url, json=json, headers=headers, timeout=TIMEOUT
-        ) as resp:
-            status = resp.status
-            try:
-                body = await resp.json(content_type=None)  # None for an empty body
-            except ValueError:
-                body = await resp.text()
-        if attempt == 1 and session_expired(status, body):
-            token = await get_access_token(team_id, NAME, rejected=token, app=app)
-            continue
-        break
-    return status, body
 
 
 def build(settings: SalesforceSettings) -> OAuthProvider:
@@ -240,15 +201,5 @@ def build(settings: SalesforceSettings) -> OAuthProvider:
         fetch_identity=sf.fetch_identity,
         connect_options=sf.connect_options,
         default_expires_in=settings.session_seconds,
+        account_from_token=sf.account_from_token,
     )
-
-
-def load(config: GatewayConfig) -> SalesforceSettings:
-    # The core warns when client_id/client_secret are missing and keeps the secret out
-    # of every log line.
-    return config.plugin_config(NAME, SalesforceSettings)
-
-
-@hookimpl
-def register_oauth_providers(config: GatewayConfig) -> list[OAuthProvider]:
-    return [build(load(config))]
