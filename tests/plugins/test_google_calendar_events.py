@@ -315,6 +315,27 @@ async def test_a_busy_slot_is_reported_as_a_conflict_and_not_booked(make_app, go
     assert (await Effect.get(plugin=NAME)).status == "done"
 
 
+async def test_a_lost_answer_is_not_taken_for_a_conflict_with_our_own_event(
+    make_app, google, clock
+):
+    app = await gcal_app(make_app, google)
+    admin = await connected(app, check_free_busy=True)
+    await booked_call(app, admin.team.id)
+    google.fail_after_create = True
+    await run_pending_jobs(app)
+    clock.advance(3600)
+    await run_pending_jobs(app)
+    # The retry does not ask free/busy again: the slot is busy with the event it created.
+    assert [(r["method"], r["path"]) for r in google.api_requests] == [
+        ("POST", FREEBUSY),
+        ("POST", EVENTS),
+        ("POST", EVENTS),
+        ("GET", f"{EVENTS}/{google.events()[0]['id']}"),
+    ]
+    assert (await Effect.get(plugin=NAME)).status == "done"
+    assert await calendar_events("calendar.meeting.conflict") == []
+
+
 async def test_a_free_slot_is_booked_after_the_check(make_app, google):
     app = await gcal_app(make_app, google)
     admin = await connected(app, check_free_busy=True)
@@ -323,6 +344,19 @@ async def test_a_free_slot_is_booked_after_the_check(make_app, google):
     await run_pending_jobs(app)
     assert [r["path"] for r in google.api_requests] == [FREEBUSY, EVENTS]
     assert len(google.events()) == 1
+
+
+async def test_a_calendar_free_busy_cannot_read_is_dead_with_the_reason(make_app, google):
+    app = await gcal_app(make_app, google)
+    admin = await connected(app, check_free_busy=True, calendar_id="gone@group.calendar.google.com")
+    await booked_call(app, admin.team.id)
+    await run_pending_jobs(app)
+    job = await Job.get(handler=HANDLER)
+    assert job.status == "dead"
+    assert job.last_error.endswith(
+        "Google Calendar could not tell whether the calendar is free: notFound"
+    )
+    assert [r["path"] for r in google.api_requests] == [FREEBUSY] and google.events() == []
 
 
 async def test_not_connected_completes_with_the_reason_recorded(make_app, google):

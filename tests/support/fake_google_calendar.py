@@ -259,11 +259,12 @@ class FakeGoogleCalendar(FakeGoogle):
         for item in body.get("items") or []:
             asked = str(item.get("id"))
             cid = str(grant.account["email"]) if asked == "primary" and grant else asked
-            if cid not in self.calendars:
+            own = grant is not None and cid == grant.account["email"]  # always exists
+            if cid not in self.calendars and not own:
                 calendars[asked] = {"errors": [{"domain": "global", "reason": "notFound"}]}
                 continue
             periods = list(self.busy.get(cid, []))
-            for event in self.calendars[cid].values():
+            for event in self.calendars.get(cid, {}).values():
                 if (
                     event.get("status") != "cancelled"
                     and event.get("transparency") != "transparent"
