@@ -20,13 +20,16 @@ Calendar API (:class:`FakeGoogleCalendar`, under ``/calendar/v3``):
   "message"}}``; a bearer that is not a live access token is ``401 authError``.
 - Controls: ``fail_next_api(status, body, headers)`` answers the next API request;
   ``throttle_next(status=429|403, retry_after=...)`` Google's rate-limit answers;
-  ``fail_after_create`` stores the next event and answers 502 (the answer is lost).
+  ``fail_after_create`` stores the next event and answers 502 (the answer is lost);
+  ``hold_after_create`` (an ``asyncio.Event``) stores events and waits for it before
+  answering (``created`` is set at each creation).
 - ``api_requests``: every API request (method, path and ``raw_path`` as sent, query,
   JSON body, bearer).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from datetime import datetime
@@ -102,6 +105,8 @@ class FakeGoogleCalendar(FakeGoogle):
         self.api_requests: list[dict[str, Any]] = []
         self.canned_api: list[tuple[int, dict[str, Any], dict[str, str]]] = []
         self.fail_after_create = False
+        self.hold_after_create: asyncio.Event | None = None
+        self.created = asyncio.Event()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(f"{API}/calendars/{{calendar}}/events", self.insert_event)
@@ -225,6 +230,9 @@ class FakeGoogleCalendar(FakeGoogle):
             "organizer": {"email": calendar, "self": True},
         }
         events[event_id] = event
+        self.created.set()
+        if self.hold_after_create is not None:  # stored; the answer waits (a crash test)
+            await self.hold_after_create.wait()
         if self.fail_after_create:
             self.fail_after_create = False
             return google_error(502, "backendError", "Backend Error")
