@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugins.google_calendar.settings import GoogleCalendarTeamSettings
 
@@ -44,6 +44,8 @@ def _when(text: str, field: str, zone: ZoneInfo) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidMeeting(f"{field} is not an ISO 8601 date and time") from None
+    if len(text) <= 10:  # a bare date: no meeting starts at an assumed midnight
+        raise InvalidMeeting(f"{field} has no time of day")
     if moment.tzinfo is None:  # wall-clock time where the team is
         return moment.replace(tzinfo=zone)
     return moment.astimezone(zone)
@@ -61,7 +63,10 @@ def booked_meeting(
     if start_text is None:
         return None
     name = settings.time_zone or team_zone or "UTC"
-    zone = ZoneInfo(name)
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # a team zone stored before validation
+        name, zone = "UTC", ZoneInfo("UTC")
     start = _when(start_text, settings.start_field, zone)
     end_text = _text(values, settings.end_field)
     if end_text is None:
@@ -135,8 +140,6 @@ def event_body(
 
 def utc(moment: datetime) -> str:
     """RFC 3339 in UTC with ``Z``, as freeBusy's timeMin/timeMax take it."""
-    from datetime import UTC
-
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

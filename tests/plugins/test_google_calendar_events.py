@@ -21,7 +21,8 @@ from gateway.jobs.worker import run_pending_jobs
 from gateway.sync.models import Effect
 from gateway.webhooks.models import WebhookEvent
 from plugins.google_calendar.events import BusyPeriod, CalendarEventCreated, CalendarMeetingConflict
-from plugins.google_calendar.meeting import event_id_for
+from plugins.google_calendar.meeting import InvalidMeeting, booked_meeting, event_id_for
+from plugins.google_calendar.settings import GoogleCalendarTeamSettings
 from tests.support.fake_google_calendar import FakeGoogleCalendar, plugin_settings
 from tests.support.oauth_helpers import integration_status
 from tests.support.oauth_server import run_connect, seed_admin
@@ -106,6 +107,57 @@ def test_the_catalogue_shows_each_payload_as_the_model_has_it(model):
     doc = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
     heading = f"#### {model.__name__}" if model is BusyPeriod else f"### `{model.EVENT_TYPE}`"
     assert payload_table(model) in doc.split(heading, 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("collected", "start", "end"),
+    [
+        ({"meeting_start": "2026-03-02T09:30"}, "2026-03-02T09:30:00+01:00", "10:00:00+01:00"),
+        (
+            {"meeting_start": "2026-03-02 09:30:00", "meeting_end": "2026-03-02T11:00:00"},
+            "2026-03-02T09:30:00+01:00",
+            "11:00:00+01:00",
+        ),
+        ({"meeting_start": "2026-03-02T08:30:00Z"}, "2026-03-02T09:30:00+01:00", "10:00:00+01:00"),
+        (
+            {"meeting_start": "2026-03-02T03:30:00-05:00", "meeting_end": None},
+            "2026-03-02T09:30:00+01:00",
+            "10:00:00+01:00",
+        ),
+    ],
+)
+def test_collected_times_are_read_in_the_teams_zone(collected, start, end):
+    meeting = booked_meeting(collected, GoogleCalendarTeamSettings(), "Europe/Berlin")
+    assert meeting is not None and meeting.time_zone == "Europe/Berlin"
+    assert meeting.start.isoformat() == start and meeting.end.isoformat().endswith(end)
+
+
+@pytest.mark.parametrize(
+    ("collected", "reason"),
+    [
+        ({"meeting_start": "tomorrow at 3"}, "meeting_start is not an ISO 8601 date and time"),
+        ({"meeting_start": "2026-03-02"}, "meeting_start has no time of day"),
+        (
+            {"meeting_start": "2026-03-02T10:00", "meeting_end": "2026-03-02T09:00"},
+            "meeting_end is not after meeting_start",
+        ),
+    ],
+)
+def test_collected_values_that_make_no_meeting_are_refused(collected, reason):
+    with pytest.raises(InvalidMeeting, match=reason):
+        booked_meeting(collected, GoogleCalendarTeamSettings(), "UTC")
+
+
+def test_no_start_is_no_meeting_and_a_bad_address_is_left_out():
+    settings = GoogleCalendarTeamSettings()
+    assert (
+        booked_meeting({"meeting_start": "  ", "attendee_email": "a@b.example"}, settings, "UTC")
+        is None
+    )
+    meeting = booked_meeting(
+        {"meeting_start": "2026-03-02T10:00", "attendee_email": "call me maybe"}, settings, "UTC"
+    )
+    assert meeting is not None and meeting.attendee_email is None
 
 
 def test_event_ids_are_base32hex_and_the_same_for_every_attempt():
