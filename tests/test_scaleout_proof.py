@@ -224,6 +224,7 @@ class Senders:
     http: aiohttp.ClientSession
     answered: dict[str, set[str]] = field(default_factory=dict)  # source -> keys
     sent: Counter[str] = field(default_factory=Counter)  # requests, by outcome
+    in_flight: Counter[str] = field(default_factory=Counter)  # by API base URL
     turn: int = 0
 
     def base(self) -> str:
@@ -234,13 +235,17 @@ class Senders:
 
     async def send(self, d: Delivery) -> None:
         for attempt in range(12):
+            base = self.base()
+            self.in_flight[base] += 1
             try:
                 async with self.http.post(
-                    self.base() + d.path, data=d.body(), headers=d.headers
+                    base + d.path, data=d.body(), headers=d.headers
                 ) as response:
                     status, text = response.status, await response.text()
             except (aiohttp.ClientError, TimeoutError):
                 status, text = 0, ""
+            finally:
+                self.in_flight[base] -= 1
             if 200 <= status < 300:
                 self.sent["2xx"] += 1
                 self.answered.setdefault(d.source, set()).add(d.key)
@@ -416,7 +421,7 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
             assert (await run_connect(client, admin, proof_plugin.PROVIDER)).status_code == 200
             plan += [PlannedCall(n, admin.team, number, agent) for n in range(t, CALLS, TEAMS)]
         plan.sort(key=lambda c: c.n)
-        for big in (plan[13], plan[20]):  # multipart uploads, in the second half
+        for big in (plan[17], plan[21]):  # multipart uploads, after the kill
             big.audio_bytes = BIG_AUDIO
         extra = PlannedCall(CALLS, plan[0].team, plan[0].number, plan[0].agent, audio_bytes=400_000)
         provider.access_ttl = 3600  # tokens from refreshes are good for an hour
@@ -437,27 +442,36 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
                 async with limit:
                     await run_call(senders, c, media)
 
-            # First half, and a delivery held open on api-1 (an ElevenLabs audio upload,
-            # stopped halfway). The kill comes once every connection has refreshed its
-            # expired token (so no refresh is in flight in the process killed) and, if
-            # it can be caught doing so, while worker-1 holds a job.
-            first = asyncio.gather(*(call(c) for c in plan[: CALLS // 2]))
+            # A first third of the calls, and a delivery held open on api-1 (an
+            # ElevenLabs audio upload, stopped halfway), until every connection has
+            # refreshed its expired token (so no refresh is in flight in the processes
+            # killed). Then the second third, and the kill while api-1 has requests in
+            # flight and, when it can be caught doing so, worker-1 holds a job.
+            third = CALLS // 3
+            first = asyncio.gather(*(call(c) for c in plan[:third]))
             victim_api, victim_worker = apis[0], workers[0]
             halfway, go = asyncio.Event(), asyncio.Event()
             cut = asyncio.create_task(cut_upload(senders, victim_api, extra.audio(), halfway, go))
+
+            async def refreshed() -> bool:
+                count = await OAuthConnection.filter(refreshed_at__isnull=False).count()
+                return count == connections and halfway.is_set()
+
+            await until(refreshed, "every connection to refresh", 90)
+            second = asyncio.gather(*(call(c) for c in plan[third : 2 * third]))
             held: list[int] = []
+            cut_in_flight = 0
 
             async def kill_time() -> bool:
-                refreshed = await OAuthConnection.filter(refreshed_at__isnull=False).count()
-                if refreshed < connections or not halfway.is_set():
-                    return False
+                nonlocal cut_in_flight
                 token = f":{victim_worker.proc.pid}:"
                 held[:] = await Job.filter(status="running", locked_by__contains=token).values_list(
                     "id", flat=True
                 )
-                return bool(held) or first.done()
+                cut_in_flight = senders.in_flight[victim_api.base]
+                return (bool(held) and cut_in_flight > 1) or second.done()
 
-            await until(kill_time, "the connections to refresh, then a job in worker 1", 90)
+            await until(kill_time, "requests in api-1 and a job in worker-1", 90)
             os.kill(victim_api.proc.pid, signal.SIGKILL)
             os.kill(victim_worker.proc.pid, signal.SIGKILL)
             victim_api.proc.wait()
@@ -473,11 +487,11 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
             workers[0] = Role(config, "worker", env, "job worker")
             processes += [apis[0], workers[0]]
             provider.expire_access_tokens()
-            second = asyncio.gather(*(call(c) for c in plan[CALLS // 2 :]))
+            last = asyncio.gather(*(call(c) for c in plan[2 * third :]))
             await apis[0].started()
             await workers[0].started()
             restarted_at = time.monotonic()
-            await asyncio.gather(first, cut, second)
+            await asyncio.gather(first, cut, second, last)
             sent_at = time.monotonic()
 
             async def drained() -> bool:
@@ -568,6 +582,7 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
             "processes": "2 api + 2 worker + 1 scheduler (+ migrate), then api-1 and worker-1 "
             "killed with SIGKILL and started again",
             "deliveries answered 2xx (requests)": senders.sent["2xx"],
+            "requests in flight on api-1 when killed": cut_in_flight,
             "requests cut by the kill (held open on api-1)": senders.sent["cut by the kill"],
             "requests retried by the senders (cut or 5xx)": senders.sent["retried (cut or 5xx)"],
             "distinct deliveries stored": sum(stored.values()),
