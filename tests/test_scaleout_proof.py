@@ -57,7 +57,7 @@ from gateway.storage.s3 import S3Storage
 from gateway.storage.settings import S3Settings
 from gateway.sync.models import Effect
 from gateway.webhooks.models import WebhookEvent
-from tests.conftest import PG_HOST, PG_PORT, PG_USER, _pg_admin
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, REDIS_URL, _pg_admin
 from tests.plugins.test_twilio_voice import (
     ACCOUNT,
     TOKEN,
@@ -80,8 +80,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = "https://gateway.test"
 CRON_SECRET = "proof-cron-secret-0123456789abcdef"
-# A Redis database of its own, and limit keys no other test uses.
-REDIS = os.environ.get("GATEWAY_TEST_PROOF_REDIS_URL", "redis://127.0.0.1:6379/13")
+# The tests' Redis server, a database of its own there.
+REDIS = REDIS_URL.rsplit("/", 1)[0] + "/13"
 TEAMS = 3
 CALLS = 24  # per phase half of them; each call is 7 deliveries, some sent twice
 BIG_AUDIO = 6 * 1024 * 1024 + 17  # two parts of a multipart upload
@@ -599,6 +599,9 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
             "401s from the provider": provider.rejected,
             "recordings in S3 (sha256 checked)": len(rows),
             "open multipart uploads": 0,
+            "spool files left by the killed api-1 (removed after a day)": len(
+                list((tmp_path / "data" / "spool").glob("*"))
+            ),
             "seconds: start, to kill, kill to serving again, drain, total": (
                 round(ready_at - started, 1),
                 round(killed_at - ready_at, 1),
