@@ -37,6 +37,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from gateway.identity.models import PhoneNumber, VoiceAgent
 from gateway.jobs.models import Job
 from gateway.oauth.models import OAuthConnection
 from gateway.scheduling.models import TaskRun
+from gateway.scheduling.runs import LEASE_EXPIRED
 from gateway.storage.s3 import S3Storage
 from gateway.storage.settings import S3Settings
 from gateway.sync.models import Effect
@@ -497,7 +499,10 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
             async def drained() -> bool:
                 unfinished = await Job.exclude(status="succeeded").count()
                 waiting = await Recording.exclude(status="stored").count()
-                return unfinished == 0 and waiting == 0
+                # A run whose process was killed is failed once its lease ends.
+                now = datetime.now(UTC)
+                stuck = await TaskRun.filter(status="running", lease_until__lt=now).count()
+                return unfinished == 0 and waiting == 0 and stuck == 0
 
             await until(drained, "every job to finish", timeout=90)
             drained_at = time.monotonic()
@@ -545,9 +550,12 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
         succeeded = Counter(w.isoformat() for w, status, _a in runs if status == "succeeded")
         assert per_window and set(per_window.values()) == {1}, per_window.most_common(3)
         assert set(succeeded.values()) == {1}
-        # A run cut by the kill may be left failed or running (its window is over).
+        # A run cut by the kill is failed by lease expiry (its window is over by then);
+        # nothing is left running once every process has stopped.
         assert set(succeeded) <= set(per_window)
         assert len(set(per_window) - set(succeeded)) <= 1
+        assert not [r for r in runs if r[1] == "running"]
+        expired = await TaskRun.filter(detail=LEASE_EXPIRED).count()
         triggers = Counter(trigger for *_rest, trigger in ran)
 
         # -- each connection refreshed once per expiry (counted at the provider) -----------
@@ -592,8 +600,10 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
             "jobs that took more than one attempt": retried_jobs,
             "jobs held by the killed worker": len(held),
             "effects in the ledger / notes at the provider": (len(effects), sum(notes.values())),
+            "ledger rows retried after sending (searched by marker)": provider.searches,
             "cron windows run (each once)": len(per_window),
             "cron runs by trigger": dict(triggers),
+            "cron runs failed by lease expiry (killed mid-run)": expired,
             "cron pings": dict(pings),
             "token refreshes per connection": sorted(refreshes.values()),
             "401s from the provider": provider.rejected,

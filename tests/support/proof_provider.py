@@ -25,6 +25,7 @@ class NotesProvider(FakeOAuthServer):
         self.note_delay = note_delay  # keeps jobs running long enough to be killed in
         self.notes: list[dict[str, Any]] = []
         self.rejected = 0  # requests refused for a stale token
+        self.searches = 0  # marker searches (a handler retried after sending)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/notes", self.create_note)
@@ -49,6 +50,7 @@ class NotesProvider(FakeOAuthServer):
     async def find_notes(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return web.json_response({"error": "invalid_token"}, status=401)
+        self.searches += 1
         marker = request.query.get("marker")
         return web.json_response([n for n in self.notes if n["marker"] == marker])
 
