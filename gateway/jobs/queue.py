@@ -117,15 +117,16 @@ async def claim(worker_id: str, now: datetime, settings: QueueSettings, db_url: 
             return job
     candidates = await Job.filter(_due(now)).order_by("run_at", "id").limit(8)
     for job in candidates:
-        # The same attempts count means the row is still in the state read (a claim, a
-        # failure, a deferral each change it), so the taken-over attempt is the one read.
-        lost = (
-            {"history": _lost_attempt(job, now), "last_error": LEASE_LOST}
-            if job.status == RUNNING
-            else {}
-        )
+        # A job taken over from a worker whose lease ended: that attempt is lost. The
+        # compare-and-set includes the status, so a late failure written by that worker
+        # in the meantime (and its history entry) is never overwritten.
+        lost: dict[str, Any] = {}
+        if job.status == RUNNING:
+            lost = {"history": _lost_attempt(job, now), "last_error": LEASE_LOST}
         # run_at too: a job deferred (attempts given back) since it was read is not due.
-        took = await Job.filter(_due(now), id=job.id, attempts=job.attempts).update(
+        took = await Job.filter(
+            _due(now), id=job.id, attempts=job.attempts, status=job.status
+        ).update(
             status=RUNNING,
             attempts=job.attempts + 1,
             lease_until=lease,
@@ -136,8 +137,8 @@ async def claim(worker_id: str, now: datetime, settings: QueueSettings, db_url: 
         if took:
             job.status, job.attempts = RUNNING, job.attempts + 1
             job.lease_until, job.locked_by = lease, worker_id
-            job.history = lost.get("history", job.history)
-            job.last_error = lost.get("last_error", job.last_error)
+            if lost:
+                job.history, job.last_error = lost["history"], LEASE_LOST
             return job
     return None
 
