@@ -1,26 +1,28 @@
-"""The scale-out proof: every role as its own OS process, one of each killed outright.
+"""The scale-out proof: every role as its own OS process, one API process and one
+worker killed outright midway.
 
 On one PostgreSQL database (created for this test) with Redis rate limits and a local
 S3 (moto), after one ``gateway migrate``: two ``gateway serve --no-worker``, two
 ``gateway worker`` and one ``gateway scheduler``. A bounded, concurrent workload on
 loopback: Twilio voice, status and recording callbacks signed with the real ``twilio``
-library (retried once as Twilio does), ElevenLabs post-call transcriptions and audio
-signed as ElevenLabs signs them (some redelivered), two cron pingers on the same
-window, and a handler per analyzed call that needs the team's OAuth token for a
-loopback provider. Tokens expire twice: the ones issued at connect are already due, and
-midway the provider stops accepting every access token it issued.
+library, ElevenLabs post-call transcriptions and audio signed as ElevenLabs signs them
+(a third of the calls' recording callbacks and transcriptions delivered twice), two cron
+pingers on the same window, and a handler per analyzed call that needs the team's OAuth
+token for a loopback provider. Tokens expire twice: the ones issued at connect are
+already due, and midway the provider stops accepting every access token it issued.
 
-Midway one API process and one worker are killed with SIGKILL (the worker while it
-holds a job when it can be caught holding one) and started again. Senders retry what
-was not answered 2xx on whichever API process answers, as a load balancer would route
-them. Then: every delivery answered 2xx is stored once; every job succeeded; no effect
-exists twice, in the ledger or at the provider; each cron window ran once; each
-connection refreshed once per expiry; every recording is in the bucket with its sha256;
-nothing partial is left in the bucket. ``pytest -s`` prints the counts.
+Midway, while api-1 has requests in flight (one of them an audio upload held open) and,
+when it can be caught doing so, worker-1 holds jobs, both get SIGKILL and are started
+again. Senders retry what was not answered 2xx on whichever API process is ready, as
+behind a load balancer. Then: every delivery answered 2xx is stored once; every job
+succeeded, the killed worker's lost attempts in their history; no effect exists twice,
+in the ledger or at the provider; each cron window ran once and no run is left running;
+each connection refreshed once per expiry; every recording is in the bucket with its
+sha256; nothing partial is left in the bucket; every process exits 0 on SIGTERM.
+``pytest -s`` prints the counts (docs/operations.md#proof-under-faults).
 
 The waits are for other processes to get somewhere, each bounded; nothing waits for
-time to pass.
-"""
+time to pass."""
 
 from __future__ import annotations
 
