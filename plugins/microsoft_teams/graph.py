@@ -9,7 +9,9 @@ Graph takes no client-chosen message id, so the ledger row is committed as ``sen
 before the POST and the attachment's id is the effect's marker. When an attempt died
 after the POST and before recording the answer, the next one lists the channel's recent
 messages (https://learn.microsoft.com/en-us/graph/api/channel-list-messages, newest
-first, 50 a page) looking for that marker before posting again.
+first, 50 a page) looking for that marker before posting again. Listing needs the
+delegated ``ChannelMessage.Read.All``; a connection without it is posted to again (at
+least once) and the ledger row remembers ``unverified``.
 """
 
 from __future__ import annotations
@@ -115,11 +117,17 @@ async def find_posted(
         try:
             page = (await api.request("GET", url, params=params)).body or {}
         except ProviderError as exc:
-            raise PermanentFailure(
-                "cannot tell whether an earlier attempt posted the card (listing channel "
-                "messages needs ChannelMessage.Read.All): "
-                + graph_refusal("GET", "the channel's messages", exc)
-            ) from None
+            if exc.status != 403:
+                raise
+            # Listing needs ChannelMessage.Read.All (admin consent). Without it nobody can
+            # tell, and a card posted twice beats one lost: at least once, documented.
+            log.warning(
+                "%s: cannot list channel messages (%s); posting the card again",
+                NAME,
+                graph_refusal("GET", "the channel's messages", exc),
+            )
+            await effect.remember(unverified=True)
+            return None
         all_older = True
         for message in page.get("value") or []:
             if carries(message, effect.marker):
@@ -181,8 +189,9 @@ async def deliver(
         log.info("%s: posted a card as message %s", NAME, made.get("id"))
     except NotConnected:
         await effect.skip(NOT_CONNECTED)  # disconnected while the job ran
-    except ReconnectRequired:
-        reason = reconnect_reason()
+    except ReconnectRequired:  # the refresh was refused while this job ran
+        fresh = await OAuthConnection.get_or_none(team_id=team_id, provider=NAME)
+        reason = reconnect_reason(fresh)
         await effect.fail(reason)
         raise PermanentFailure(reason) from None
     except ProviderError as exc:

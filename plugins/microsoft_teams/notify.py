@@ -33,7 +33,7 @@ log = logging.getLogger("plugins.microsoft_teams")
 
 HANDLER = f"{NAME}.post_card"
 WEEKLY_REPORT = "report.weekly.ready"
-EVENT_TYPES = (ANALYZED, INITIATION_FAILED, WEEKLY_REPORT)
+SUBSCRIBED = (ANALYZED, INITIATION_FAILED, WEEKLY_REPORT)
 NOT_CONFIGURED = "not configured"
 
 
@@ -138,4 +138,4 @@ async def post_card(ctx: JobContext) -> None:
 
 
 def handlers(config: GatewayConfig) -> list[EventHandler]:
-    return [EventHandler(HANDLER, EVENT_TYPES, post_card)]
+    return [EventHandler(HANDLER, SUBSCRIBED, post_card)]
