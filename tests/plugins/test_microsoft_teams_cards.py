@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from datetime import UTC, datetime
 from typing import Any
 
@@ -601,3 +602,36 @@ async def test_a_webhook_off_the_allowed_hosts_is_never_called(make_app, ms):
     job = await Job.get(handler=HANDLER)
     assert job.status == "dead" and flow.posts == []
     assert "not on an allowed host" in job.last_error and "127.0.0.1" not in job.last_error
+
+
+async def test_a_worker_sigkilled_after_graph_stored_the_card_ends_with_one_message(make_app, ms):
+    from tests.test_sync_processes import spawn, stop, until
+
+    settings = plugin_settings(ms, scopes=READ_SCOPES, reconcile_lag_seconds=0)
+    app = await make_app(plugins={NAME: settings})
+    admin = await setup_team(app, **CHANNEL)
+    await weekly(app, admin.team.id)
+    ms.hold_after_post = asyncio.Event()  # stored, the answer held back
+    first = await spawn(app, {NAME: settings}, job_lease_seconds=1)
+    try:
+        await asyncio.wait_for(ms.posted.wait(), 30)
+        first.send_signal(signal.SIGKILL)  # after Graph stored it, before the commit
+        await first.wait()
+    finally:
+        ms.hold_after_post.set()
+        ms.hold_after_post = None
+    row = await Effect.get(plugin=NAME)
+    assert (row.status, row.sent) == ("pending", True)
+
+    second = await spawn(app, {NAME: settings}, job_lease_seconds=1)
+    try:
+
+        async def finished() -> bool:
+            return (await Job.get(handler=HANDLER)).status == "succeeded"
+
+        await until(finished)
+    finally:
+        await stop(second)
+    assert len(ms.messages()) == 1 and len(ms.posts("POST")) == 1 and len(ms.posts("GET")) == 1
+    row = await Effect.get(id=row.id)
+    assert (row.status, row.provider_id) == ("done", ms.messages()[0]["id"])
