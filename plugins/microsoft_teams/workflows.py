@@ -47,10 +47,13 @@ def envelope(card: dict[str, Any]) -> dict[str, Any]:
 
 def allowed(url: str, op: MicrosoftTeamsSettings) -> bool:
     """The URL's scheme and host are ones the operator allows."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. a broken IPv6 literal
+        return False
     if parts.scheme != "https" and not (parts.scheme == "http" and op.webhook_allow_http):
         return False
-    host = (parts.hostname or "").lower()
     return bool(host) and any(fnmatch.fnmatchcase(host, p.lower()) for p in op.webhook_hosts)
 
 
@@ -91,6 +94,10 @@ async def deliver(
     except aiohttp.ClientConnectorError:
         await effect.unsend()  # never connected: nothing went out
         raise ProviderUnavailable("the Teams Workflows webhook is unreachable") from None
+    except ValueError:  # a URL aiohttp cannot send to; its text would quote the URL
+        reason = "the team's Workflows webhook URL is not a valid URL"
+        await effect.fail(reason)
+        raise PermanentFailure(reason) from None
     except (TimeoutError, aiohttp.ClientError) as exc:
         # It may have been accepted: at least once, the retry sends it again.
         raise ProviderUnavailable(
