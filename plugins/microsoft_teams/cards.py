@@ -78,7 +78,9 @@ def adaptive_card(
         if group:
             body.append({"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in group]})
     if text:
-        body.append({"type": "TextBlock", "text": text, "wrap": True})
+        # Untrusted text (the agent's summary of what a caller said) goes in a TextRun,
+        # which renders no markdown: no links a caller could talk onto the card.
+        body.append({"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": text}]})
     return {"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "body": body}
 
 

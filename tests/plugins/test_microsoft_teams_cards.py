@@ -173,7 +173,7 @@ def meeting_card(summary: str = "Booked a demo for Tuesday.") -> dict[str, Any]:
                     {"title": "Duration", "value": "1 min 2 s"},
                 ],
             },
-            {"type": "TextBlock", "text": summary, "wrap": True},
+            {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": summary}]},
         ],
     }
 
@@ -246,7 +246,13 @@ async def test_failed_calls_and_calls_that_could_not_start_are_cards(make_app, m
     app = await teams_app(make_app, ms)
     admin = await setup_team(app, **CHANNEL)
     await call(app, admin.team.id, "conv_ok")  # an ordinary call: no card, no ledger row
-    await call(app, admin.team.id, "conv_bad", outcome="failure", summary="Hung up at once.")
+    await call(
+        app,
+        admin.team.id,
+        "conv_bad",
+        outcome="failure",
+        summary="Hung up at once. [Call me](https://x.example)",
+    )
     await emit_event(
         app,
         source="voice_agent",
@@ -267,7 +273,10 @@ async def test_failed_calls_and_calls_that_could_not_start_are_cards(make_app, m
     assert failed["body"][0]["text"] == "Call failed"
     assert failed["body"][1]["text"] == "The voice agent judged the call unsuccessful."
     assert failed["body"][2]["facts"][0] == {"title": "Caller", "value": CALLER}
-    assert failed["body"][3] == {"type": "TextBlock", "text": "Hung up at once.", "wrap": True}
+    assert failed["body"][3] == {
+        "type": "RichTextBlock",
+        "inlines": [{"type": "TextRun", "text": "Hung up at once. [Call me](https://x.example)"}],
+    }
     assert not_started["body"][1]["text"] == "The voice agent could not start the call."
     assert not_started["body"][2]["facts"] == [
         {"title": "Number", "value": CALLER},
