@@ -25,7 +25,7 @@ from urllib.parse import quote
 from gateway.events import JobContext, PermanentFailure, RetryLater
 from gateway.oauth import NotConnected, ReconnectRequired
 from gateway.oauth.models import OAuthConnection
-from gateway.sync import ProviderError, ProviderSession, RateLimit
+from gateway.sync import ProviderError, ProviderSession, ProviderThrottled, RateLimit
 from gateway.sync.ledger import EffectHandle
 from plugins.microsoft_teams.settings import NAME, MicrosoftTeamsSettings, TeamsTeamSettings
 
@@ -180,6 +180,9 @@ async def deliver(
         await effect.sending()
         try:
             made = (await api.request("POST", path, json=channel_message(card, effect.marker))).body
+        except ProviderThrottled:
+            await effect.unsend()  # a 429 created nothing: no need to look for it later
+            raise
         except RetryLater:
             if api.requests_sent == before:  # lost the slot: nothing went out
                 await effect.unsend()

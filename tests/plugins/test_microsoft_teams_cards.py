@@ -412,9 +412,11 @@ async def test_a_429_reschedules_after_retry_after(make_app, ms, clock):
     job = await Job.get(handler=HANDLER)
     assert (job.status, job.attempts) == ("pending", 0)
     assert round((job.run_at - clock.now()).total_seconds()) == 7
+    assert not (await Effect.get(plugin=NAME)).sent  # a 429 created nothing
     clock.advance(7)
     await run_pending_jobs(app)
     assert len(ms.messages()) == 1 and (await Job.get(id=job.id)).status == "succeeded"
+    assert ms.posts("GET") == []  # so nothing to look for
 
 
 async def test_a_5xx_retries_and_the_retry_checks_for_the_card_first(make_app, ms, clock):
