@@ -181,7 +181,7 @@ class SqliteSchemas:
                 if name != "tortoise_migrations" and not name.startswith("sqlite_stat")
             ]
             for name in tables:
-                copy.execute(f'DELETE FROM "{name}"')  # noqa: S608 - names from the schema
+                copy.execute(f'DELETE FROM "{name}"')
             copy.commit()
             copy.execute("PRAGMA journal_mode = DELETE")
         finally:
