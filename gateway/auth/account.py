@@ -115,6 +115,7 @@ async def change_password() -> Response:
             raise v.invalid("current_password", "current_password is wrong")
     elif principal.via != "token":
         raise Forbidden("Set a first password with an API token of this user")
+    assert isinstance(new, str)  # check_strength refused anything else
     await service.set_password(user, new)
     response = Response("", status=204)
     if principal.via == "session":

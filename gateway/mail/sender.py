@@ -143,7 +143,7 @@ async def _send_one(
             mime, sender=bare_address(sender), recipients=recipients
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:  # every recipient refused
-        errors = {r.recipient: r for r in exc.recipients}
+        errors = {r.recipient: r for r in exc.recipients}  # type: ignore[misc]  # .code, .message
     for address in recipients:
         refused = errors.get(address)
         if refused is None:
