@@ -19,7 +19,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("dummy password that nobody will ever type")
 
 
-def check_strength(password: object, field: str = "password") -> None:
+def check_strength(password: str, field: str = "password") -> None:
     """Reject passwords too short to resist offline guessing of a leaked hash."""
     if not isinstance(password, str) or len(password) < MIN_LENGTH:
         raise ValidationError(

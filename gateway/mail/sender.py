@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiosmtplib
 from quart import Quart
@@ -138,12 +139,13 @@ async def _send_one(
     mime = build(message, sender, app.extensions["gateway"].clock.now())
     report = SendReport(message_id=str(mime["Message-ID"]))
     recipients = message.recipients()
+    errors: Mapping[str, Any]  # refused address -> an answer with .code and .message
     try:
         errors, _reply = await smtp.send_message(
             mime, sender=bare_address(sender), recipients=recipients
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:  # every recipient refused
-        errors = {r.recipient: r for r in exc.recipients}  # type: ignore[misc]  # .code, .message
+        errors = {r.recipient: r for r in exc.recipients}
     for address in recipients:
         refused = errors.get(address)
         if refused is None:
