@@ -11,7 +11,6 @@ from tortoise.models import Model
 
 if TYPE_CHECKING:  # annotations only: the models load as Tortoise apps
     from gateway.identity.models import Team
-    from gateway.webhooks.models import WebhookEvent
 
 PENDING = "pending"
 RUNNING = "running"
@@ -25,7 +24,8 @@ class Job(Model):
     compare-and-set token that makes a claim or a finish atomic."""
 
     id = fields.BigIntField(primary_key=True)
-    event: fields.ForeignKeyRelation[WebhookEvent] = fields.ForeignKeyField(
+    # Model, not WebhookEvent: webhooks enqueue jobs, jobs import nothing of webhooks.
+    event: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
         "webhooks.WebhookEvent", related_name="jobs", on_delete=fields.CASCADE
     )
     event_id: int
