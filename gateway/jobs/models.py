@@ -24,8 +24,8 @@ class Job(Model):
     compare-and-set token that makes a claim or a finish atomic."""
 
     id = fields.BigIntField(primary_key=True)
-    # Model, not WebhookEvent: webhooks enqueue jobs, jobs import nothing of webhooks.
-    event: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+    # A gateway.webhooks.models.WebhookEvent, not named: jobs import nothing of webhooks.
+    event: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "webhooks.WebhookEvent", related_name="jobs", on_delete=fields.CASCADE
     )
     event_id: int
