@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quart import Quart
+from quart import Quart, has_app_context
 
 from gateway.dispatch import await_me_maybe, discard, pending_calls
 
@@ -54,7 +54,14 @@ async def find_contact(
 ) -> ContactAnswer:
     """Ask the ``lookup_contact`` implementations for ``phone``, within ``deadline``
     seconds for all of them together: a slow one is cancelled and skipped (and logged)
-    rather than holding up the call, a failing one is skipped (and logged)."""
+    rather than holding up the call, a failing one is skipped (and logged).
+
+    Implementations run in ``app``'s context (the core's CRM lookup reads tokens through
+    it): the caller's own when it has one (a request, a job), else one pushed here for a
+    caller such as a script or a test that holds only the app."""
+    if not has_app_context():
+        async with app.app_context():
+            return await find_contact(app, team, phone, deadline)
     gw = app.extensions["gateway"]
     loop = asyncio.get_running_loop()
     ends_at = loop.time() + deadline

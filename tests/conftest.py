@@ -123,6 +123,76 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[st
 MakeApp = Callable[..., Awaitable[Any]]
 
 
+class SqliteSchemas:
+    """Migrated empty SQLite files, one per set of model apps, for this pytest process.
+
+    Tortoise's migration executor re-renders every model state per migration: a fresh
+    file takes seconds to migrate on a loaded 2-core machine, and almost every test
+    builds one. The first app with a given set of apps migrates for real; its schema
+    (its rows deleted, ``tortoise_migrations`` kept) is copied for the next ones, whose
+    startup then finds nothing pending. Tests of migrations themselves pass their own
+    ``database_url`` and never meet this.
+    """
+
+    def __init__(self) -> None:
+        import atexit
+        import shutil
+        import tempfile
+
+        self.dir = Path(tempfile.mkdtemp(prefix="gateway-schemas-"))
+        atexit.register(shutil.rmtree, self.dir, ignore_errors=True)
+        self.files: dict[str, Path] = {}
+
+    @staticmethod
+    def _key(app: Any) -> str:
+        import hashlib
+        import json
+
+        apps = app.extensions["gateway"].db.config["apps"]
+        return hashlib.sha256(json.dumps(apps, sort_keys=True, default=str).encode()).hexdigest()
+
+    @staticmethod
+    def _path(url: str) -> Path:
+        return Path(url.removeprefix("sqlite://"))
+
+    def restore(self, app: Any, url: str) -> None:
+        template = self.files.get(self._key(app))
+        target = self._path(url)
+        if template is not None and not target.exists():
+            import shutil
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(template, target)
+
+    def keep(self, app: Any, url: str) -> None:
+        import sqlite3
+
+        key = self._key(app)
+        if key in self.files:
+            return
+        template = self.dir / f"{key}.db"
+        source = sqlite3.connect(self._path(url))
+        copy = sqlite3.connect(template)
+        try:
+            source.backup(copy)
+            tables = [
+                name
+                for (name,) in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if name != "tortoise_migrations" and not name.startswith("sqlite_stat")
+            ]
+            for name in tables:
+                copy.execute(f'DELETE FROM "{name}"')  # noqa: S608 - names from the schema
+            copy.commit()
+            copy.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            copy.close()
+            source.close()
+        self.files[key] = template
+
+
+_SQLITE_SCHEMAS = SqliteSchemas()
+
+
 @pytest.fixture
 async def make_app(
     tmp_path: Path, clock: FrozenClock, database_url: Callable[[str], str]
@@ -159,6 +229,9 @@ async def make_app(
             data["plugins"] = plugins
         config = load_config(data=data, environ={})
         app = create_app(config, extra_plugins=extra_plugins or [], clock=clock or frozen)
+        fresh_sqlite = start and db == "sqlite" and not explicit_url and settings["auto_migrate"]
+        if fresh_sqlite:
+            _SQLITE_SCHEMAS.restore(app, url)
         if start:
             # Quart's default of 6 s is short for a fresh SQLite file's migrations on a
             # loaded 2-core machine; a startup that still fails is shut down, so its
@@ -166,6 +239,8 @@ async def make_app(
             test_app = TestApp(app, startup_timeout=60, shutdown_timeout=60)
             started.append(test_app)
             await test_app.startup()
+            if fresh_sqlite:
+                _SQLITE_SCHEMAS.keep(app, url)
         return app
 
     yield factory

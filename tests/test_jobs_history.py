@@ -4,6 +4,7 @@ of a dead job says why it died."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,54 @@ async def test_history_survives_a_retry_in_the_api(make_app, db_kind, clock, cap
     assert "404 from provider" in job["history"][-1]["error"]
     assert job["last_error"] == job["history"][-1]["error"]
     assert any("(failed permanently): PermanentFailure" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_attempt_whose_worker_died_is_in_the_history(make_app, db_kind, clock):
+    """Found by the scale-out proof: a job taken over after its worker was killed showed
+    ``attempts: 2`` and no word about the first attempt."""
+    plugin = TestPlugin()
+    app = await make_app(db=db_kind, extra_plugins=[("testhooks", plugin)], job_lease_seconds=60)
+    body, headers = delivery({"id": "d1", "type": "thing.x"})
+    assert (await app.test_client().post(PATH, data=body, headers=headers)).status_code == 200
+    gw = app.extensions["gateway"]
+    settings = queue.QueueSettings.from_config(gw.config)
+    died = await queue.claim("killed-worker", clock.now(), settings, gw.db.url)
+    assert died is not None
+    lost_at = clock.advance(61)
+    plugin.block = asyncio.Event()  # the next worker is running it: the API tells why
+    running = asyncio.ensure_future(run_pending_jobs(app))
+    await asyncio.wait_for(plugin.started.wait(), 10)
+    job = await Job.get(id=died.id)
+    assert (job.status, job.attempts, job.last_error) == ("running", 2, queue.LEASE_LOST)
+    plugin.block.set()
+    assert await running == 1
+    job = await Job.get(id=died.id)
+    assert (job.status, job.attempts, job.last_error) == ("succeeded", 2, None)
+    assert job.history == [
+        {"attempt": 1, "at": lost_at.isoformat(), "error": queue.LEASE_LOST, "outcome": "retry"}
+    ]
+
+
+async def test_a_job_whose_workers_keep_dying_has_one_entry_per_attempt(make_app, db_kind, clock):
+    plugin = TestPlugin()
+    app = await make_app(db=db_kind, extra_plugins=[("testhooks", plugin)], job_lease_seconds=60)
+    body, headers = delivery({"id": "d2", "type": "thing.flaky"})
+    assert (await app.test_client().post(PATH, data=body, headers=headers)).status_code == 200
+    await Job.filter(handler="test.record").delete()
+    gw = app.extensions["gateway"]
+    settings = queue.QueueSettings.from_config(gw.config)
+    for _ in range(3):  # max_attempts of test.flaky
+        assert await queue.claim("dying", clock.now(), settings, gw.db.url) is not None
+        clock.advance(61)
+    assert await run_pending_jobs(app) == 1
+    job = await Job.get(handler="test.flaky")
+    assert job.status == "dead" and job.last_error == queue.LEASE_EXPIRED
+    assert [(h["attempt"], h["outcome"], h["error"]) for h in job.history] == [
+        (1, "retry", queue.LEASE_LOST),
+        (2, "retry", queue.LEASE_LOST),
+        (3, "dead", queue.LEASE_EXPIRED),
+    ]
+    assert plugin.ran == []
 
 
 def test_history_is_bounded():

@@ -25,6 +25,9 @@ ERROR_MAX_CHARS = 1000
 # bounding the row (each entry is at most ~1 KB). Older entries are dropped first.
 HISTORY_MAX = 20
 LEASE_EXPIRED = "lease expired on the last attempt (worker died or hung)"
+# The history entry of an attempt whose worker never reported back (killed, hung, cut off
+# from the database): written by the claim that takes the job over, the one that knows.
+LEASE_LOST = "lease expired: the worker died or hung before finishing the attempt"
 
 
 def with_entry(history: list[dict[str, Any]] | None, **entry: Any) -> list[dict[str, Any]]:
@@ -81,6 +84,12 @@ def jobs_for(
     ]
 
 
+def _lost_attempt(job: Job, now: datetime) -> list[dict[str, Any]]:
+    return with_entry(
+        job.history, attempt=job.attempts, at=now.isoformat(), error=LEASE_LOST, outcome="retry"
+    )
+
+
 def _due(now: datetime) -> Q:
     # Pending and due, or running with a lease that ended (its worker died).
     return Q(status=PENDING, run_at__lte=now) | Q(status=RUNNING, lease_until__lt=now)
@@ -108,28 +117,40 @@ async def claim(worker_id: str, now: datetime, settings: QueueSettings, db_url: 
             return job
     candidates = await Job.filter(_due(now)).order_by("run_at", "id").limit(8)
     for job in candidates:
+        # A job taken over from a worker whose lease ended: that attempt is lost. The
+        # compare-and-set includes the status, so a late failure written by that worker
+        # in the meantime (and its history entry) is never overwritten.
+        lost: dict[str, Any] = {}
+        if job.status == RUNNING:
+            lost = {"history": _lost_attempt(job, now), "last_error": LEASE_LOST}
         # run_at too: a job deferred (attempts given back) since it was read is not due.
-        took = await Job.filter(_due(now), id=job.id, attempts=job.attempts).update(
+        took = await Job.filter(
+            _due(now), id=job.id, attempts=job.attempts, status=job.status
+        ).update(
             status=RUNNING,
             attempts=job.attempts + 1,
             lease_until=lease,
             locked_by=worker_id,
             updated_at=now,
+            **lost,
         )
         if took:
             job.status, job.attempts = RUNNING, job.attempts + 1
             job.lease_until, job.locked_by = lease, worker_id
+            if lost:
+                job.history, job.last_error = lost["history"], LEASE_LOST
             return job
     return None
 
 
 async def _take(job: Job, worker_id: str, now: datetime, lease: datetime, conn: Any) -> None:
+    fields = ["status", "attempts", "lease_until", "locked_by", "updated_at"]
+    if job.status == RUNNING:  # its worker's lease ended: that attempt is lost
+        job.history, job.last_error = _lost_attempt(job, now), LEASE_LOST
+        fields += ["history", "last_error"]
     job.status, job.attempts, job.lease_until = RUNNING, job.attempts + 1, lease
     job.locked_by, job.updated_at = worker_id, now
-    await job.save(
-        using_db=conn,
-        update_fields=["status", "attempts", "lease_until", "locked_by", "updated_at"],
-    )
+    await job.save(using_db=conn, update_fields=fields)
 
 
 def _mine(job: Job) -> Any:
@@ -220,9 +241,13 @@ async def release(job: Job, now: datetime) -> bool:
 
 async def dead_letter_exhausted(job: Job, now: datetime) -> bool:
     """A reclaimed job past its attempts (its workers kept dying): dead, not run again."""
+    died = job.attempts - 1
+    earlier = list(job.history or [])
+    if earlier and earlier[-1].get("attempt") == died and earlier[-1].get("error") == LEASE_LOST:
+        earlier.pop()  # the claim noted it as lost; it is the last one: say dead instead
     history = with_entry(
-        job.history,
-        attempt=job.attempts - 1,  # this claim did not run: name the attempt that died
+        earlier,
+        attempt=died,  # this claim did not run: name the attempt that died
         at=now.isoformat(),
         error=LEASE_EXPIRED,
         outcome="dead",

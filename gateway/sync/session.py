@@ -10,7 +10,7 @@ is turned into what the job queue understands:
 the provider answers          the caller gets
 ===========================  ===========================================================
 2xx / 3xx                     a :class:`ProviderResponse`
-429                           :class:`ProviderThrottled` (a ``RetryLater`` after
+429 (or ``throttled``)        :class:`ProviderThrottled` (a ``RetryLater`` after
                               ``Retry-After``, not counted as an attempt)
 no free rate-limit slot       ``RetryLater`` (seconds until a slot, not counted); nothing
                               is sent
@@ -124,6 +124,10 @@ def _default_rejected(status: int, body: Any) -> bool:
     return status == 401
 
 
+def _default_throttled(status: int, body: Any) -> bool:
+    return status == 429
+
+
 class ProviderSession:
     """A team's session to one provider's API (see the module docstring).
 
@@ -137,6 +141,9 @@ class ProviderSession:
     :param limits: the provider's rate limits; :param limit_key: the account they count
         for (``"<provider>:<account id>"``). No limits: requests are not counted.
     :param token_rejected: ``(status, body) -> bool``, default "HTTP 401".
+    :param throttled: ``(status, body) -> bool``, default "HTTP 429": answers that mean
+        "too many requests" (Google also says so with a 403 ``rateLimitExceeded``);
+        they defer the caller by ``Retry-After`` like a 429.
     """
 
     def __init__(
@@ -149,6 +156,7 @@ class ProviderSession:
         limits: Sequence[RateLimit] = (),
         limit_key: str | None = None,
         token_rejected: Callable[[int, Any], bool] | None = None,
+        throttled: Callable[[int, Any], bool] | None = None,
         timeout: aiohttp.ClientTimeout = TIMEOUT,
     ) -> None:
         self.app, self.team_id, self.provider = app, team_id, provider
@@ -157,6 +165,7 @@ class ProviderSession:
         self.limits = tuple(limits)
         self.limit_key = limit_key or f"{provider}:team{team_id}"
         self.token_rejected = token_rejected or _default_rejected
+        self.throttled = throttled or _default_throttled
         self.timeout = timeout
         self._token: str | None = None
         self.requests_sent = 0  # requests that went out (a caller can tell "nothing sent")
@@ -241,11 +250,13 @@ class ProviderSession:
                 continue
             break
         status = response.status
-        if status == 429:
+        if self.throttled(status, response.body):
             seconds = retry_after_seconds(response.headers.get("Retry-After"))
             log.info("%s throttled %s %s: retry in %.1fs", self.provider, method, path, seconds)
             raise ProviderThrottled(
-                seconds, f"{self.provider} answered 429 to {method} {path}", count_attempt=False
+                seconds,
+                f"{self.provider} answered {status} to {method} {path}",
+                count_attempt=False,
             )
         if status >= 500:
             raise ProviderUnavailable(f"{self.provider} answered HTTP {status} to {method} {path}")

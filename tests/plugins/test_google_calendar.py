@@ -4,40 +4,13 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 
 from gateway.oauth import ReconnectRequired, get_access_token
+from tests.support.fake_google_calendar import FakeGoogle
 from tests.support.oauth_helpers import integration_status
 from tests.support.oauth_server import FakeOAuthServer, query_of, run_connect, seed_admin
 
 NAME = "google_calendar"
-
-
-class FakeGoogle(FakeOAuthServer):
-    """Google's endpoints and behaviour: refresh tokens are not rotated, an unknown or
-    already revoked token is ``400 invalid_token`` at /revoke."""
-
-    def __init__(self, **kw) -> None:
-        super().__init__(
-            account={
-                "sub": "1098",
-                "email": "rep@acme.example",
-                "email_verified": True,
-                "hd": "acme.example",
-            },
-            paths={"authorize": "/o/oauth2/v2/auth", "userinfo": "/v1/userinfo"},
-            **kw,
-        )
-
-    async def revoke(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        token = str(form.get("token", ""))
-        if token not in self.grants and token not in self.access:
-            return web.json_response(
-                {"error": "invalid_token", "error_description": "Token expired or revoked"},
-                status=400,
-            )
-        return await super().revoke(request)
 
 
 def settings(server: FakeOAuthServer, **extra) -> dict:

@@ -1,6 +1,9 @@
-"""Google Calendar plugin: lets a team connect a Google account over OAuth 2.0 / OIDC.
+"""Google over OAuth 2.0 / OIDC: how a team connects a Google account (the engine's
+provider).
 
-Google specifics (see docs/plugins/google_calendar.md and ../shared/providers.md §1):
+Google specifics (sources in docs/plugins/google_calendar.md:
+https://developers.google.com/identity/protocols/oauth2/web-server,
+https://developers.google.com/identity/openid-connect/openid-connect):
 
 - ``access_type=offline`` is what makes Google issue a refresh token, and only on a
   consent; ``prompt=consent`` forces the consent screen so a reconnect gets a new one;
@@ -21,27 +24,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from pydantic import Field, SecretStr
 
-from gateway import hookimpl
-from gateway.config import GatewayConfig, PluginSettings
 from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider
+from plugins.google_calendar.settings import NAME, GoogleCalendarSettings
 
-NAME = "google_calendar"
-DEFAULT_SCOPES = ["openid", "email", "https://www.googleapis.com/auth/calendar.events"]
 USERINFO_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
-
-
-class GoogleCalendarSettings(PluginSettings):
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    scopes: list[str] = Field(default_factory=lambda: list(DEFAULT_SCOPES))
-    authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
-    token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
-    revocation_url: str = "https://oauth2.googleapis.com/revoke"
-    userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
-    # Ask Google to add the scopes granted before (incremental authorization).
-    include_granted_scopes: bool = True
 
 
 class IdentityError(Exception):
@@ -70,32 +57,22 @@ def make_identity(
     return fetch_identity
 
 
-def load(config: GatewayConfig) -> GoogleCalendarSettings:
-    # The core warns when client_id/client_secret are missing and keeps the secret out
-    # of every log line.
-    return config.plugin_config(NAME, GoogleCalendarSettings)
-
-
-@hookimpl
-def register_oauth_providers(config: GatewayConfig) -> list[OAuthProvider]:
-    settings = load(config)
+def build(settings: GoogleCalendarSettings) -> OAuthProvider:
     extra = {"access_type": "offline", "prompt": "consent"}
     if settings.include_granted_scopes:
         extra["include_granted_scopes"] = "true"
     secret = settings.client_secret.get_secret_value() if settings.client_secret else None
-    return [
-        OAuthProvider(
-            name=NAME,
-            display_name="Google Calendar",
-            client_id=settings.client_id,
-            client_secret=secret,
-            authorize_url=settings.authorize_url,
-            token_url=settings.token_url,
-            scopes=tuple(settings.scopes),
-            extra_authorize_params=extra,
-            client_auth_method="client_secret_post",
-            pkce=True,
-            fetch_identity=make_identity(settings),
-            revocation_url=settings.revocation_url,
-        )
-    ]
+    return OAuthProvider(
+        name=NAME,
+        display_name="Google Calendar",
+        client_id=settings.client_id,
+        client_secret=secret,
+        authorize_url=settings.authorize_url,
+        token_url=settings.token_url,
+        scopes=tuple(settings.scopes),
+        extra_authorize_params=extra,
+        client_auth_method="client_secret_post",
+        pkce=True,
+        fetch_identity=make_identity(settings),
+        revocation_url=settings.revocation_url,
+    )

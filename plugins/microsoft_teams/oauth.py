@@ -1,7 +1,8 @@
-"""Microsoft Teams plugin: lets a team connect a Microsoft 365 work account over OAuth 2.0
+"""Microsoft Teams OAuth: a team connects a Microsoft 365 work account over OAuth 2.0
 (Microsoft identity platform v2), so the gateway can post to Teams channels as that user.
 
-Quirks handled here (see docs/plugins/microsoft_teams.md and ../shared/providers.md §4):
+Quirks handled here (sources in docs/plugins/microsoft_teams.md,
+https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow):
 
 - the authority is ``{login_base_url}/{tenant}/oauth2/v2.0/...``; the tenant defaults to
   ``organizations`` because Teams messaging does not work for personal accounts;
@@ -18,48 +19,16 @@ import base64
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
 
-from gateway import hookimpl
-from gateway.config import GatewayConfig, HttpBaseURL, PluginSettings
 from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider
+from plugins.microsoft_teams.settings import NAME, MicrosoftTeamsSettings
 
-NAME = "microsoft_teams"
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 
 # Errors after which only an interactive sign-in helps (MFA, consent, password reset).
 REAUTH_ERRORS = {"invalid_grant", "interaction_required", "consent_required", "login_required"}
-DEFAULT_SCOPES = ["openid", "profile", "offline_access", "User.Read", "ChannelMessage.Send"]
-
-
-class MicrosoftTeamsSettings(PluginSettings):
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    # "organizations" (any work/school tenant), "common", or one tenant's id/domain.
-    tenant: str = Field(default="organizations", pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$")
-    login_base_url: HttpBaseURL = "https://login.microsoftonline.com"
-    graph_base_url: HttpBaseURL = "https://graph.microsoft.com"
-    scopes: list[str] = Field(default_factory=lambda: list(DEFAULT_SCOPES))
-    prompt: str | None = Field(
-        default="select_account", pattern=r"^(select_account|login|consent|)$"
-    )
-
-    @field_validator("scopes")
-    @classmethod
-    def _offline(cls, value: list[str]) -> list[str]:
-        # Without it the token response has no refresh token and every connection dies
-        # after about an hour.
-        if "offline_access" not in value:
-            raise ValueError("must include offline_access")
-        if any("," in s or " " in s for s in value):
-            raise ValueError("one scope per list item (Microsoft joins them with spaces)")
-        return value
-
-    def authority(self) -> str:
-        return f"{self.login_base_url}/{quote(self.tenant, safe='.-')}/oauth2/v2.0"
 
 
 def id_token_claims(id_token: Any) -> dict[str, Any]:
@@ -138,14 +107,3 @@ def build(settings: MicrosoftTeamsSettings) -> OAuthProvider:
         # The v2 token endpoint documents scope as required on refresh too.
         refresh_params={"scope": " ".join(settings.scopes)},
     )
-
-
-def load(config: GatewayConfig) -> MicrosoftTeamsSettings:
-    # The core warns when client_id/client_secret are missing and keeps the secret out
-    # of every log line.
-    return config.plugin_config(NAME, MicrosoftTeamsSettings)
-
-
-@hookimpl
-def register_oauth_providers(config: GatewayConfig) -> list[OAuthProvider]:
-    return [build(load(config))]

@@ -1,0 +1,648 @@
+"""Microsoft Teams cards against the loopback Graph and Workflows webhook
+(tests/support/fake_microsoft.py): the exact requests the gateway sends for a booked
+meeting, a failed call and the weekly report; one message across duplicates, retries,
+replays and a lost answer; Graph's 401, 429, 5xx and refusals; not connected, not
+configured, needs reconnect; the per-tenant limit; secrets and transcripts kept out of
+logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from gateway.calls.analysis import AnalysisUpdate, TranscriptTurn, upsert_analysis
+from gateway.calls.events import VoiceCallInitiationFailed, analyzed_event
+from gateway.events import emit_event
+from gateway.jobs.models import Job
+from gateway.jobs.worker import run_pending_jobs
+from gateway.oauth.models import OAuthConnection
+from gateway.sync.models import Effect
+from tests.support.fake_microsoft import (
+    CHANNEL_ID,
+    TEAM_GROUP_ID,
+    FakeMicrosoft,
+    FakeWorkflows,
+    plugin_settings,
+)
+from tests.support.oauth_server import run_connect, seed_admin
+
+NAME = "microsoft_teams"
+HANDLER = "microsoft_teams.post_card"
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+CALLER = "+14155550199"
+AGENT = "+14155550100"
+SECRET_WORDS = "my card number is 4111 1111 1111 1111"  # transcript: never on a card or log
+PATH = f"/v1.0/teams/{TEAM_GROUP_ID}/channels/{CHANNEL_ID}/messages"
+READ_SCOPES = [
+    "openid",
+    "profile",
+    "offline_access",
+    "User.Read",
+    "ChannelMessage.Send",
+    "ChannelMessage.Read.All",
+]
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+WEEK = {
+    "team_id": 0,  # set per test
+    "team_name": "Acme Sales",
+    "time_zone": "Europe/Berlin",
+    "period_start": "2026-01-05",
+    "period_end": "2026-01-11",
+    "calls": 42,
+    "previous_calls": 30,
+    "answered": 35,
+    "success_rate": 0.625,
+    "meetings_booked": 6,
+    "total_duration_seconds": 12345,
+    "top_outcomes": [{"outcome": "success", "count": 20}, {"outcome": "failure", "count": 12}],
+    "days": [{"date": "2026-01-05", "calls": 10}, {"date": "2026-01-06", "calls": 32}],
+}
+
+
+@pytest.fixture
+async def ms():
+    async with FakeMicrosoft() as srv:
+        yield srv
+
+
+async def teams_app(make_app: Any, ms: FakeMicrosoft, db: str = "sqlite", **extra: Any) -> Any:
+    return await make_app(db=db, plugins={NAME: plugin_settings(ms, **extra)})
+
+
+async def setup_team(app: Any, *, connect: bool = True, **team_settings: Any) -> Any:
+    admin = await seed_admin()
+    client = app.test_client()
+    if connect:
+        done = await run_connect(client, admin, NAME)
+        assert done.status_code == 200, await done.get_data(as_text=True)
+    if team_settings:
+        resp = await client.patch(
+            f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers, json=team_settings
+        )
+        assert resp.status_code == 200, await resp.get_data(as_text=True)
+    return admin
+
+
+CHANNEL = {"team_id": TEAM_GROUP_ID, "channel_id": CHANNEL_ID}
+
+
+async def call(
+    app: Any,
+    team_id: int,
+    conversation_id: str = "conv_1",
+    *,
+    outcome: str = "success",
+    collected: dict[str, Any] | None = None,
+    summary: str = "Booked a demo for Tuesday.",
+) -> Any:
+    update = AnalysisUpdate(
+        conversation_id=conversation_id,
+        provider="voice_agent",
+        team_id=team_id,
+        agent_id="agent_1",
+        direction="inbound",
+        from_number=CALLER,
+        to_number=AGENT,
+        transcript=[
+            TranscriptTurn(role="agent", message="Hello, Acme here.", offset_seconds=0),
+            TranscriptTurn(role="user", message=SECRET_WORDS, offset_seconds=2.5),
+        ],
+        summary=summary,
+        outcome=outcome,
+        data_collection={k: {"value": v} for k, v in (collected or {}).items()},
+        duration_seconds=62,
+        started_at=T0,
+    )
+    async with in_transaction() as conn:
+        row = await upsert_analysis(update, using_db=conn, now=T0)
+        payload = await analyzed_event(row, using_db=conn)
+    return await emit_event(app, source="voice_agent", payload=payload, team_id=team_id)
+
+
+async def weekly(app: Any, team_id: int, key: str = "w1") -> Any:
+    return await emit_event(
+        app,
+        source="cron.weekly_report",
+        type="report.weekly.ready",
+        dedup_key=f"{team_id}:{key}",
+        payload={**WEEK, "team_id": team_id},
+        team_id=team_id,
+    )
+
+
+def sent_card(request: dict[str, Any]) -> dict[str, Any]:
+    (attachment,) = request["json"]["attachments"]
+    return json.loads(attachment["content"])
+
+
+def meeting_card(summary: str = "Booked a demo for Tuesday.") -> dict[str, Any]:
+    return {
+        "type": "AdaptiveCard",
+        "$schema": SCHEMA,
+        "version": "1.4",
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": "Meeting booked",
+                "size": "Medium",
+                "weight": "Bolder",
+                "color": "Good",
+                "wrap": True,
+            },
+            {
+                "type": "TextBlock",
+                "text": "The voice agent booked a meeting on a call.",
+                "isSubtle": True,
+                "spacing": "None",
+                "wrap": True,
+            },
+            {
+                "type": "FactSet",
+                "facts": [
+                    {"title": "Meeting", "value": "2026-01-06T15:00:00+01:00"},
+                    {"title": "Caller", "value": CALLER},
+                    {"title": "Direction", "value": "inbound"},
+                    {"title": "Started", "value": "2026-01-01 12:00 UTC"},
+                    {"title": "Duration", "value": "1 min 2 s"},
+                ],
+            },
+            {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": summary}]},
+        ],
+    }
+
+
+def high_logs(caplog: Any) -> str:
+    """The gateway's log lines above DEBUG (the fakes' own access logs left out)."""
+    return "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno > logging.DEBUG and not r.name.startswith("aiohttp.")
+    )
+
+
+# --- Graph -------------------------------------------------------------------------------
+
+
+async def test_a_booked_meeting_is_one_card_across_duplicate_retry_and_replay(
+    make_app, ms, clock, db_kind, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    app = await teams_app(make_app, ms, db=db_kind)
+    admin = await setup_team(app, **CHANNEL)
+    meeting = {"meeting_start": "2026-01-06T15:00:00+01:00"}
+    emitted = await call(app, admin.team.id, collected=meeting)
+    again = await call(app, admin.team.id, collected=meeting)  # the same delivery again
+    assert emitted.new and not again.new and again.jobs == 0
+    await run_pending_jobs(app)
+
+    (post,) = ms.posts("POST")
+    row = await Effect.get(plugin=NAME)
+    assert post["path"] == PATH
+    assert post["json"] == {
+        "body": {"contentType": "html", "content": f'<attachment id="{row.marker}"></attachment>'},
+        "attachments": [
+            {
+                "id": row.marker,
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": json.dumps(meeting_card(), separators=(",", ":")),
+            }
+        ],
+    }
+    (message,) = ms.messages()
+    assert (row.action, row.status, row.provider_id) == (
+        "post_meeting_booked",
+        "done",
+        message["id"],
+    )
+    assert row.subject.startswith("analysis:")
+    assert row.url == message["webUrl"]
+    assert (await Job.get(handler=HANDLER)).status == "succeeded"
+
+    await run_pending_jobs(app)  # nothing left to retry
+    client = app.test_client()
+    replay = await client.post(f"/api/events/{emitted.event_id}/replay", headers=admin.headers)
+    assert replay.status_code == 202
+    await run_pending_jobs(app)
+    assert len(ms.messages()) == 1 and len(ms.posts("POST")) == 1
+    assert await Job.filter(handler=HANDLER, status="succeeded").count() == 2
+
+    text = high_logs(caplog)
+    assert f"posted a card as message {message['id']}" in text
+    tokens = {r["bearer"] for r in ms.graph_requests} | set(ms.live_refresh_tokens())
+    assert not [t for t in tokens if t and t in text]
+    assert SECRET_WORDS not in text and "demo" not in text
+    assert SECRET_WORDS not in json.dumps(ms.graph_requests)  # no transcript on the card
+
+
+async def test_failed_calls_and_calls_that_could_not_start_are_cards(make_app, ms):
+    app = await teams_app(make_app, ms)
+    admin = await setup_team(app, **CHANNEL)
+    await call(app, admin.team.id, "conv_ok")  # an ordinary call: no card, no ledger row
+    await call(
+        app,
+        admin.team.id,
+        "conv_bad",
+        outcome="failure",
+        summary="Hung up at once. [Call me](https://x.example)",
+    )
+    await emit_event(
+        app,
+        source="voice_agent",
+        payload=VoiceCallInitiationFailed(
+            analysis_id=991,
+            conversation_id="conv_busy",
+            team_id=admin.team.id,
+            failure_reason="busy",
+            direction="outbound",
+            from_number=AGENT,
+            to_number=CALLER,
+            failed_at=T0,
+        ),
+        team_id=admin.team.id,
+    )
+    await run_pending_jobs(app)
+    failed, not_started = (sent_card(p) for p in ms.posts("POST"))
+    assert failed["body"][0]["text"] == "Call failed"
+    assert failed["body"][1]["text"] == "The voice agent judged the call unsuccessful."
+    assert failed["body"][2]["facts"][0] == {"title": "Caller", "value": CALLER}
+    assert failed["body"][3] == {
+        "type": "RichTextBlock",
+        "inlines": [{"type": "TextRun", "text": "Hung up at once. [Call me](https://x.example)"}],
+    }
+    assert not_started["body"][1]["text"] == "The voice agent could not start the call."
+    assert not_started["body"][2]["facts"] == [
+        {"title": "Number", "value": CALLER},
+        {"title": "Direction", "value": "outbound"},
+        {"title": "Reason", "value": "busy"},
+        {"title": "Failed at", "value": "2026-01-01 12:00 UTC"},
+    ]
+    rows = await Effect.filter(plugin=NAME).order_by("id")
+    assert [(r.subject, r.action, r.status) for r in rows] == [
+        (rows[0].subject, "post_call_failed", "done"),
+        ("analysis:991", "post_call_failed", "done"),
+    ]
+    assert await Job.filter(handler=HANDLER, status="succeeded").count() == 3
+
+
+async def test_the_weekly_report_is_one_card_per_team_and_week(make_app, ms):
+    app = await teams_app(make_app, ms)
+    admin = await setup_team(app, **CHANNEL)
+    await weekly(app, admin.team.id)
+    await weekly(app, admin.team.id, key="w1-again")  # emitted twice for the same week
+    await run_pending_jobs(app)
+    (post,) = ms.posts("POST")
+    assert sent_card(post)["body"] == [
+        {
+            "type": "TextBlock",
+            "text": "Weekly report: Acme Sales",
+            "size": "Medium",
+            "weight": "Bolder",
+            "color": "Default",
+            "wrap": True,
+        },
+        {
+            "type": "TextBlock",
+            "text": "2026-01-05 to 2026-01-11 (Europe/Berlin)",
+            "isSubtle": True,
+            "spacing": "None",
+            "wrap": True,
+        },
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "Calls", "value": "42 (previous week 30)"},
+                {"title": "Answered", "value": "35"},
+                {"title": "Success rate", "value": "62%"},
+                {"title": "Meetings booked", "value": "6"},
+                {"title": "Talk time", "value": "3 h 25 min"},
+                {"title": "Top outcomes", "value": "success 20, failure 12"},
+            ],
+        },
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "Mon 2026-01-05", "value": "10"},
+                {"title": "Tue 2026-01-06", "value": "32"},
+            ],
+        },
+    ]
+    (row,) = await Effect.filter(plugin=NAME)
+    assert row.subject == f"weekly_report:{admin.team.id}:2026-01-05"
+    assert row.status == "done" and len(ms.messages()) == 1
+
+
+async def test_not_configured_not_connected_and_turned_off_complete_with_a_reason(make_app, ms):
+    app = await teams_app(make_app, ms)
+    admin = await setup_team(app)  # connected, no channel chosen
+    await weekly(app, admin.team.id)
+    await run_pending_jobs(app)
+    row = await Effect.get(plugin=NAME)
+    assert (row.status, row.detail) == ("skipped", "not configured")
+
+    await OAuthConnection.filter(team_id=admin.team.id).delete()
+    await app.test_client().patch(
+        f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers, json=CHANNEL
+    )
+    await weekly(app, admin.team.id, key="w2")  # a second emission: same week, same row
+    await run_pending_jobs(app)
+    row = await Effect.get(id=row.id)
+    assert (row.status, row.detail) == ("skipped", "not connected")
+
+    await app.test_client().patch(
+        f"/api/teams/{admin.team.id}/settings/{NAME}",
+        headers=admin.headers,
+        json={"weekly_report": False},
+    )
+    await weekly(app, admin.team.id, key="w3")
+    await run_pending_jobs(app)
+    row = await Effect.get(id=row.id)
+    assert row.status == "skipped" and "turn weekly_report cards off" in row.detail
+    assert ms.graph_requests == []
+    assert await Job.filter(handler=HANDLER, status="succeeded").count() == 3
+
+
+async def test_needs_reconnect_is_dead_with_a_reason(make_app, ms, clock):
+    app = await teams_app(make_app, ms)
+    admin = await setup_team(app, **CHANNEL)
+    ms.revoke_all_refresh_tokens()
+    clock.advance(4599)  # the token is due: the refresh is refused (invalid_grant)
+    await weekly(app, admin.team.id)
+    await run_pending_jobs(app)
+    job = await Job.get(handler=HANDLER)
+    assert job.status == "dead"
+    assert "Microsoft Teams needs to be connected again by a team admin" in job.last_error
+    row = await Effect.get(plugin=NAME)
+    assert row.status == "failed" and job.last_error.endswith(row.detail)
+    assert row.detail.endswith("(refresh refused: invalid_grant)")
+
+    await weekly(app, admin.team.id, key="again")  # now known: dead without asking Microsoft
+    refreshes = ms.refresh_calls
+    await run_pending_jobs(app)
+    assert ms.refresh_calls == refreshes and ms.graph_requests == []
+    assert (
+        "connected again" in (await Job.filter(handler=HANDLER).order_by("-id").first()).last_error
+    )
+
+
+async def test_a_401_refreshes_once_and_posts(make_app, ms):
+    app = await teams_app(make_app, ms)
+    admin = await setup_team(app, **CHANNEL)
+    ms.expire_access_tokens()  # Graph no longer takes the token it issued
+    await weekly(app, admin.team.id)
+    await run_pending_jobs(app)
+    first, second = ms.posts("POST")
+    assert ms.refresh_calls == 1 and first["bearer"] != second["bearer"]
+    assert first["json"] == second["json"] and len(ms.messages()) == 1
+
+
+async def test_a_429_reschedules_after_retry_after(make_app, ms, clock):
+    app = await teams_app(make_app, ms)
+    admin = await setup_team(app, **CHANNEL)
+    ms.fail_next_graph(429, headers={"Retry-After": "7"})
+    await weekly(app, admin.team.id)
+    await run_pending_jobs(app)
+    job = await Job.get(handler=HANDLER)
+    assert (job.status, job.attempts) == ("pending", 0)
+    assert round((job.run_at - clock.now()).total_seconds()) == 7
+    assert not (await Effect.get(plugin=NAME)).sent  # a 429 created nothing
+    clock.advance(7)
+    await run_pending_jobs(app)
+    assert len(ms.messages()) == 1 and (await Job.get(id=job.id)).status == "succeeded"
+    assert ms.posts("GET") == []  # so nothing to look for
+
+
+async def test_a_5xx_retries_and_the_retry_checks_for_the_card_first(make_app, ms, clock):
+    app = await teams_app(make_app, ms, scopes=READ_SCOPES)
+    admin = await setup_team(app, **CHANNEL)
+    ms.fail_next_graph(503)
+    await weekly(app, admin.team.id)
+    await run_pending_jobs(app)
+    job = await Job.get(handler=HANDLER)
+    assert job.status == "pending" and job.attempts == 1
+    assert "microsoft_teams answered HTTP 503" in job.last_error
+    clock.advance(3600)
+    await run_pending_jobs(app)
+    (listing,) = ms.posts("GET")
+    assert listing["path"] == PATH and listing["query"] == {"$top": "50"}
+    assert len(ms.messages()) == 1 and len(ms.posts("POST")) == 2
+
+
+async def test_a_lost_answer_is_found_by_its_marker_on_a_later_page(make_app, ms, clock):
+    app = await teams_app(make_app, ms, scopes=READ_SCOPES)
+    admin = await setup_team(app, **CHANNEL)
+    ms.fail_after_post = True  # Graph stored the message, the answer is lost (504)
+    await weekly(app, admin.team.id)
+    await run_pending_jobs(app)
+    (posted,) = ms.messages()
+    ms.add_chatter(60)  # a busy channel: ours is now on the second page
+    clock.advance(3600)
+    await run_pending_jobs(app)
+    assert len(ms.posts("POST")) == 1 and len(ms.messages()) == 61
+    _, second = ms.posts("GET")
+    assert second["query"] == {"$top": "50", "$skiptoken": "50"}
+    row = await Effect.get(plugin=NAME)
+    assert (row.status, row.provider_id, row.url) == ("done", posted["id"], posted["webUrl"])
+
+
+async def test_a_worker_killed_after_graph_posted_ends_with_one_message(make_app, ms, clock):
+    app = await teams_app(make_app, ms, scopes=READ_SCOPES)
+    admin = await setup_team(app, **CHANNEL)
+    await weekly(app, admin.team.id)
+    ms.hold_after_post = asyncio.Event()  # stored, the answer held back
+    worker = asyncio.create_task(run_pending_jobs(app))
+    await asyncio.wait_for(ms.posted.wait(), 10)
+    worker.cancel()  # the worker dies before it hears the answer
+    with pytest.raises(asyncio.CancelledError):
+        await worker
+    ms.hold_after_post.set()
+    ms.hold_after_post = None
+    row = await Effect.get(plugin=NAME)
+    assert row.sent and row.status == "pending"
+    clock.advance(3600)  # the job's lease ran out: another worker takes it
+    await run_pending_jobs(app)
+    assert len(ms.messages()) == 1 and len(ms.posts("POST")) == 1
+    row = await Effect.get(plugin=NAME)
+    assert row.status == "done" and row.provider_id == ms.messages()[0]["id"]
+
+
+async def test_without_read_permission_a_lost_answer_is_posted_again(make_app, ms, clock):
+    app = await teams_app(make_app, ms)  # default scopes: no ChannelMessage.Read.All
+    admin = await setup_team(app, **CHANNEL)
+    ms.fail_after_post = True
+    await weekly(app, admin.team.id)
+    await run_pending_jobs(app)
+    clock.advance(3600)
+    await run_pending_jobs(app)
+    assert len(ms.posts("GET")) == 1
+    assert len(ms.messages()) == 2  # at least once: documented
+    row = await Effect.get(plugin=NAME)
+    assert row.status == "done" and row.data == {"unverified": True}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "reason"),
+    [
+        (400, "BadRequest", "HTTP 400 BadRequest: Invalid request body."),
+        (403, "Forbidden", "HTTP 403 Forbidden: Forbidden"),
+    ],
+)
+async def test_graph_refusals_are_dead_with_graphs_reason(make_app, ms, status, code, reason):
+    app = await teams_app(make_app, ms)
+    admin = await setup_team(app, **CHANNEL)
+    ms.fail_next_graph(status, code)
+    await weekly(app, admin.team.id)
+    await run_pending_jobs(app)
+    job = await Job.get(handler=HANDLER)
+    assert job.status == "dead"
+    assert job.last_error.endswith(f"Microsoft Graph refused POST the channel message: {reason}")
+    assert (await Effect.get(plugin=NAME)).status == "failed"
+
+
+async def test_an_unknown_channel_is_graphs_404(make_app, ms):
+    app = await teams_app(make_app, ms)
+    admin = await setup_team(app, team_id=TEAM_GROUP_ID, channel_id="19:nope@thread.tacv2")
+    await weekly(app, admin.team.id)
+    await run_pending_jobs(app)
+    job = await Job.get(handler=HANDLER)
+    assert job.status == "dead" and "HTTP 404 NotFound" in job.last_error
+
+
+async def test_posts_are_limited_per_tenant(make_app, ms, clock):
+    app = await teams_app(make_app, ms, rate_limit_requests=1, rate_limit_seconds=60)
+    admin = await setup_team(app, **CHANNEL)
+    await weekly(app, admin.team.id)
+    await call(app, admin.team.id, outcome="failure")
+    await run_pending_jobs(app)
+    assert len(ms.posts("POST")) == 1
+    waiting = await Job.get(handler=HANDLER, status="pending")
+    assert waiting.attempts == 0 and waiting.run_at > clock.now()
+
+
+# --- Workflows webhook ---------------------------------------------------------------------
+
+
+async def test_a_workflows_webhook_gets_the_card_once(make_app, ms, caplog):
+    caplog.set_level(logging.DEBUG)
+    app = await teams_app(make_app, ms)
+    async with FakeWorkflows() as flow:
+        admin = await setup_team(app, connect=False, webhook_url=flow.url)
+        got = await app.test_client().get(
+            f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers
+        )
+        assert flow.sig not in await got.get_data(as_text=True)  # a secret setting
+        meeting = {"meeting_start": "2026-01-06T15:00:00+01:00"}
+        emitted = await call(app, admin.team.id, collected=meeting)
+        await run_pending_jobs(app)
+        assert flow.posts == [
+            {
+                "type": "message",
+                "attachments": [
+                    {
+                        "contentType": "application/vnd.microsoft.card.adaptive",
+                        "contentUrl": None,
+                        "content": meeting_card(),
+                    }
+                ],
+            }
+        ]
+        replay = await app.test_client().post(
+            f"/api/events/{emitted.event_id}/replay", headers=admin.headers
+        )
+        assert replay.status_code == 202
+        await run_pending_jobs(app)
+        assert len(flow.cards) == 1
+    row = await Effect.get(plugin=NAME)
+    assert row.status == "done" and row.provider_id.startswith("08584")
+    assert ms.graph_requests == []  # Graph is not used, nor a connection needed
+    assert flow.sig not in high_logs(caplog) and flow.workflow_id not in high_logs(caplog)
+
+
+async def test_workflows_429_5xx_and_a_lost_answer(make_app, ms, clock):
+    app = await teams_app(make_app, ms)
+    async with FakeWorkflows() as flow:
+        admin = await setup_team(app, connect=False, webhook_url=flow.url)
+        flow.fail_next(429, {"Retry-After": "30"})
+        await weekly(app, admin.team.id)
+        await run_pending_jobs(app)
+        job = await Job.get(handler=HANDLER)
+        assert (job.status, job.attempts) == ("pending", 0)
+        assert round((job.run_at - clock.now()).total_seconds()) == 30
+        clock.advance(30)
+        flow.fail_next(502)
+        await run_pending_jobs(app)
+        job = await Job.get(id=job.id)
+        assert job.status == "pending" and job.attempts == 1
+        assert job.last_error.endswith("the Teams Workflows webhook answered HTTP 502")
+        clock.advance(3600)
+        flow.fail_after_accept = True  # the flow took it, the answer is lost
+        await run_pending_jobs(app)
+        clock.advance(3600)
+        await run_pending_jobs(app)
+        # No read-back: at least once, so the lost answer means a second card.
+        assert len(flow.cards) == 2 and len(flow.posts) == 4
+        assert (await Job.get(id=job.id)).status == "succeeded"
+
+
+async def test_a_refused_or_unlisted_webhook_is_dead_without_the_url(make_app, ms):
+    app = await teams_app(make_app, ms)
+    async with FakeWorkflows() as flow:
+        admin = await setup_team(app, connect=False, webhook_url=flow.url.replace("sIg", "bad"))
+        await weekly(app, admin.team.id)
+        await run_pending_jobs(app)
+        job = await Job.get(handler=HANDLER)
+        assert job.status == "dead"
+        assert job.last_error.endswith(
+            "the Teams Workflows webhook refused the card: HTTP 401 DirectApiAuthorizationRequired"
+        )
+
+
+async def test_a_webhook_off_the_allowed_hosts_is_never_called(make_app, ms):
+    app = await teams_app(make_app, ms, webhook_hosts=["*.logic.azure.com"])
+    async with FakeWorkflows() as flow:
+        admin = await setup_team(app, connect=False, webhook_url=flow.url)
+        await weekly(app, admin.team.id)
+        await run_pending_jobs(app)
+    job = await Job.get(handler=HANDLER)
+    assert job.status == "dead" and flow.posts == []
+    assert "not on an allowed host" in job.last_error and "127.0.0.1" not in job.last_error
+
+
+async def test_a_worker_sigkilled_after_graph_stored_the_card_ends_with_one_message(make_app, ms):
+    from tests.test_sync_processes import spawn, stop, until
+
+    settings = plugin_settings(ms, scopes=READ_SCOPES, reconcile_lag_seconds=0)
+    app = await make_app(plugins={NAME: settings})
+    admin = await setup_team(app, **CHANNEL)
+    await weekly(app, admin.team.id)
+    ms.hold_after_post = asyncio.Event()  # stored, the answer held back
+    first = await spawn(app, {NAME: settings}, job_lease_seconds=1)
+    try:
+        await asyncio.wait_for(ms.posted.wait(), 30)
+        first.send_signal(signal.SIGKILL)  # after Graph stored it, before the commit
+        await first.wait()
+    finally:
+        ms.hold_after_post.set()
+        ms.hold_after_post = None
+    row = await Effect.get(plugin=NAME)
+    assert (row.status, row.sent) == ("pending", True)
+
+    second = await spawn(app, {NAME: settings}, job_lease_seconds=1)
+    try:
+
+        async def finished() -> bool:
+            return (await Job.get(handler=HANDLER)).status == "succeeded"
+
+        await until(finished)
+    finally:
+        await stop(second)
+    assert len(ms.messages()) == 1 and len(ms.posts("POST")) == 1 and len(ms.posts("GET")) == 1
+    row = await Effect.get(id=row.id)
+    assert (row.status, row.provider_id) == ("done", ms.messages()[0]["id"])
