@@ -39,6 +39,7 @@ Plugins write ``from gateway import hookimpl`` and decorate module-level functio
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from pluggy import HookimplMarker, HookspecMarker
@@ -46,9 +47,21 @@ from pluggy import HookimplMarker, HookspecMarker
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     import argparse
 
-    from quart import Quart, Request
+    from pydantic import BaseModel
+    from quart import Blueprint, Quart, Request
 
+    from gateway.auth import Principal
     from gateway.config import GatewayConfig
+    from gateway.events import EventHandler
+    from gateway.identity.models import Team
+    from gateway.oauth import OAuthProvider
+    from gateway.scheduling import ScheduledTask
+    from gateway.sync import CRM
+    from gateway.webhooks import WebhookSource
+
+# The annotations below are the exact types the core accepts (docs/typing.md); the
+# ``register_*`` results are also checked when the app is created (gateway.registries).
+# The other hooks may be ``async def``: their annotations include the awaitable.
 
 hookspec = HookspecMarker("gateway")
 hookimpl = HookimplMarker("gateway")
@@ -58,7 +71,7 @@ hookimpl = HookimplMarker("gateway")
 
 
 @hookspec
-def register_models(config: GatewayConfig) -> Any:
+def register_models(config: GatewayConfig) -> dict[str, dict[str, Any]] | None:
     """Contribute Tortoise ORM apps (models and their migrations).
 
     Called once at startup, before the database is opened and before migrations run.
@@ -77,7 +90,7 @@ def register_models(config: GatewayConfig) -> Any:
 
 
 @hookspec
-def register_oauth_providers(config: GatewayConfig) -> Any:
+def register_oauth_providers(config: GatewayConfig) -> list[OAuthProvider] | None:
     """Describe the OAuth providers this plugin connects teams to.
 
     Called once at startup. The core builds ``/api/integrations/<name>/connect``,
@@ -96,7 +109,7 @@ def register_oauth_providers(config: GatewayConfig) -> Any:
 
 
 @hookspec
-def register_webhook_sources(config: GatewayConfig) -> Any:
+def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource] | None:
     """Describe the signed webhook endpoints this plugin receives.
 
     Called once at startup. The core mounts each source under ``/api/webhooks/`` and
@@ -111,7 +124,7 @@ def register_webhook_sources(config: GatewayConfig) -> Any:
 
 
 @hookspec
-def register_event_handlers(config: GatewayConfig) -> Any:
+def register_event_handlers(config: GatewayConfig) -> list[EventHandler] | None:
     """Ask to be told about stored events.
 
     Called once at startup. Every handler becomes its own job for every matching event,
@@ -128,7 +141,7 @@ def register_event_handlers(config: GatewayConfig) -> Any:
 
 
 @hookspec
-def register_crms(config: GatewayConfig) -> Any:
+def register_crms(config: GatewayConfig) -> list[CRM] | None:
     """Describe the CRMs this plugin logs calls in and looks callers up in.
 
     Called once while the app is created. For every CRM returned the core subscribes a
@@ -151,7 +164,7 @@ def register_crms(config: GatewayConfig) -> Any:
 
 
 @hookspec
-def register_team_settings(config: GatewayConfig) -> Any:
+def register_team_settings(config: GatewayConfig) -> type[BaseModel] | None:
     """Declare the settings a team admin edits for this plugin, per team.
 
     Called once while the app is created. The core stores one validated document per
@@ -173,7 +186,7 @@ def register_team_settings(config: GatewayConfig) -> Any:
 
 
 @hookspec
-def register_scheduled_tasks(config: GatewayConfig) -> Any:
+def register_scheduled_tasks(config: GatewayConfig) -> list[ScheduledTask] | None:
     """Describe periodic tasks.
 
     Called once while the app is created; must return data, not a coroutine. The core
@@ -204,7 +217,9 @@ def register_scheduled_tasks(config: GatewayConfig) -> Any:
 
 
 @hookspec
-def register_commands(subparsers: argparse._SubParsersAction, config: GatewayConfig) -> Any:
+def register_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], config: GatewayConfig
+) -> None:
     """Add subcommands to the ``gateway`` command line (e.g. ``gateway acme sync``).
 
     Called before the arguments are parsed, for an invocation whose command is not one
@@ -229,7 +244,7 @@ def register_commands(subparsers: argparse._SubParsersAction, config: GatewayCon
 
 
 @hookspec
-def register_routes(app: Quart, config: GatewayConfig) -> Any:
+def register_routes(app: Quart, config: GatewayConfig) -> Blueprint | list[Blueprint] | None:
     """Contribute extra HTTP routes.
 
     Called once while the app is created, before it serves.
@@ -243,7 +258,9 @@ def register_routes(app: Quart, config: GatewayConfig) -> Any:
 
 
 @hookspec
-def authenticate(request: Request, config: GatewayConfig) -> Any:
+def authenticate(
+    request: Request, config: GatewayConfig
+) -> Principal | Awaitable[Principal | None] | None:
     """Identify who sent a request.
 
     Called at most once per request, when a route needs a principal. Implementations run
@@ -259,7 +276,9 @@ def authenticate(request: Request, config: GatewayConfig) -> Any:
 
 
 @hookspec
-def lookup_contact(team: Any, phone: str, config: GatewayConfig) -> Any:
+def lookup_contact(
+    team: Team, phone: str, config: GatewayConfig
+) -> dict[str, Any] | Awaitable[dict[str, Any] | None] | None:
     """Find who is calling, for the personalization hot path.
 
     Called per inbound call under one deadline shared by all implementations, in the
@@ -287,7 +306,7 @@ def lookup_contact(team: Any, phone: str, config: GatewayConfig) -> Any:
 
 
 @hookspec
-def startup(app: Quart, config: GatewayConfig) -> None:
+def startup(app: Quart, config: GatewayConfig) -> Awaitable[None] | None:
     """Start background work and open plugin resources.
 
     Called once per process when the app starts serving (Quart's ``before_serving``),
@@ -302,7 +321,7 @@ def startup(app: Quart, config: GatewayConfig) -> None:
 
 
 @hookspec
-def shutdown(app: Quart, config: GatewayConfig) -> None:
+def shutdown(app: Quart, config: GatewayConfig) -> Awaitable[None] | None:
     """Stop background work and release plugin resources.
 
     Called once per process when the app stops serving (Quart's ``after_serving``), before

@@ -41,6 +41,18 @@ class Gateway:
     http: aiohttp.ClientSession | None = None
     _items: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
+    @asynccontextmanager
+    async def http_session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """The shared HTTP session while the app serves. In a process whose app never
+        started serving (a command run with :func:`opened`, a plugin's own command),
+        :attr:`http` is ``None``: the block then gets a session of its own, with the
+        same timeouts, closed after it."""
+        if self.http is not None and not self.http.closed:
+            yield self.http
+            return
+        async with new_http_session() as http:
+            yield http
+
     def registry(self, hook_name: str) -> dict[str, Any]:
         """``{name: item}`` of one ``register_*`` hook (built once: the registries are
         fixed when the app is created, and this is read per webhook batch and per job)."""
@@ -64,6 +76,14 @@ class Gateway:
         self.config.warn(message)
 
 
+def new_http_session() -> aiohttp.ClientSession:
+    """An aiohttp session with the gateway's timeouts and User-Agent."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=30, connect=5),
+        headers={"User-Agent": "renchi-gateway"},
+    )
+
+
 # Set by ``gateway serve`` for its worker processes: the warnings it already logged.
 SHOWN_WARNINGS_ENV = "GATEWAY_SHOWN_WARNINGS"
 
@@ -75,7 +95,7 @@ def log_warnings(config: GatewayConfig) -> list[str]:
         shown = set(json.loads(os.environ.get(SHOWN_WARNINGS_ENV, "[]")))
     except ValueError:
         shown = set()
-    done = getattr(config, "_warnings_logged", set())
+    done: set[str] = getattr(config, "_warnings_logged", set())
     new = [m for m in config.warnings if m not in shown and m not in done]
     for message in new:
         logging.getLogger("gateway.config").warning("%s", message)
@@ -188,10 +208,7 @@ async def _startup(app: Quart, gw: Gateway) -> None:
     except StartupError:
         await gw.db.close()
         raise
-    gw.http = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=30, connect=5),
-        headers={"User-Agent": "renchi-gateway"},
-    )
+    gw.http = new_http_session()
     await gw.call("startup", app=app)
     log_warnings(gw.config)
 

@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_logging(config.gateway.log_format, config.gateway.log_level)
         if config.gateway.log_format == "json":
-            sys.stdout = JsonLines(sys.stdout, level="INFO")  # type: ignore[assignment]
-            sys.stderr = JsonLines(sys.stderr, level="ERROR")  # type: ignore[assignment]
+            sys.stdout = JsonLines(sys.stdout, level="INFO")
+            sys.stderr = JsonLines(sys.stderr, level="ERROR")
         return int(args.handler(args, config) or 0)
     except StartupError as exc:
         print(f"gateway: {exc}", file=sys.stderr)

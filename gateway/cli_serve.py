@@ -90,7 +90,7 @@ def serve(args: argparse.Namespace, config: GatewayConfig) -> int:
     hc.h11_max_incomplete_size = 64 * 1024
     # A connection that goes quiet mid-request is closed (bodies also have a deadline
     # per route in the app): no client holds a connection by trickling bytes.
-    hc.read_timeout = config.gateway.read_timeout_seconds
+    hc.read_timeout = config.gateway.read_timeout_seconds  # type: ignore[assignment]  # seconds, a float works
     try:
         import uvloop  # noqa: F401  (only checking it is importable)
 

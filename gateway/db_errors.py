@@ -29,7 +29,7 @@ from tortoise.exceptions import ValidationError as OrmValidationError
 try:  # asyncpg is optional (SQLite-only installs)
     import asyncpg
 except ImportError:  # pragma: no cover
-    asyncpg = None
+    asyncpg = None  # type: ignore[assignment]
 
 Kind = Literal["unavailable", "input", "database"]
 

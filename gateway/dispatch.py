@@ -188,7 +188,7 @@ def _attributed(
     return out
 
 
-class _Items(list):  # type: ignore[type-arg]
+class _Items(list):
     """Part of a list a wrapper rebuilt, regrouped by the plugin of each item."""
 
 

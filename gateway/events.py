@@ -15,9 +15,19 @@ import fnmatch
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only (these modules import this one)
+    import aiohttp
+    from quart import Quart
+
+    from gateway.clock import Clock
+    from gateway.config import GatewayConfig
+    from gateway.jobs.models import Job
+    from gateway.sync.session import ProviderSession
+    from gateway.webhooks.models import WebhookEvent
 
 
 class RetryLater(Exception):
@@ -54,12 +64,12 @@ class JobContext:
     one (``gateway.oauth.get_access_token(team, provider)``) work as documented.
     """
 
-    event: Any
-    job: Any
-    app: Any
-    config: Any
-    http: Any
-    clock: Any
+    event: WebhookEvent
+    job: Job
+    app: Quart
+    config: GatewayConfig
+    http: aiohttp.ClientSession
+    clock: Clock
 
     async def access_token(self, provider: str, *, rejected: str | None = None) -> str:
         """A valid access token of the event's team for ``provider`` (refreshed when due,
@@ -69,14 +79,20 @@ class JobContext:
         """
         from gateway.oauth.tokens import get_access_token
 
-        return await get_access_token(self.event.team_id, provider, rejected=rejected, app=self.app)
+        team_id = self._team_id(provider)
+        return await get_access_token(team_id, provider, rejected=rejected, app=self.app)
 
-    def provider_session(self, provider: str, **options: Any) -> Any:
+    def provider_session(self, provider: str, **options: Any) -> ProviderSession:
         """A :class:`gateway.sync.ProviderSession` for the event's team: rate-limited,
         token-refreshing HTTP to ``provider``'s API (see docs/sync.md)."""
         from gateway.sync.session import ProviderSession
 
-        return ProviderSession(self.app, self.event.team_id, provider, **options)
+        return ProviderSession(self.app, self._team_id(provider), provider, **options)
+
+    def _team_id(self, provider: str) -> int:
+        if self.event.team_id is None:  # retrying cannot give the event a team
+            raise PermanentFailure(f"event {self.event.id} has no team, so no {provider} token")
+        return self.event.team_id
 
 
 @dataclass(frozen=True)
@@ -251,5 +267,5 @@ if __name__ == "__main__":  # pragma: no cover - a helper for editing docs/event
 
     for event_type, model in CATALOGUE.items():
         print(f"### `{event_type}`\n\n{payload_table(model)}\n")
-    for model in (CollectedValue, EvaluationResult):
-        print(f"#### {model.__name__}\n\n{payload_table(model)}\n")
+    for nested in (CollectedValue, EvaluationResult):
+        print(f"#### {nested.__name__}\n\n{payload_table(nested)}\n")

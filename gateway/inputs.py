@@ -130,7 +130,8 @@ async def json_body(*, optional: bool = False) -> dict[str, Any]:
     :raises ValidationError: bytes that are not UTF-8 JSON, anything but an object, or a
         string (key or value, at any depth) holding a NUL or a lone surrogate.
     """
-    raw = await request.get_data(cache=True)  # bounded by the app's BODY_TIMEOUT
+    # Bounded by the app's BODY_TIMEOUT.
+    raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     if optional and not raw.strip():
         return {}
     try:

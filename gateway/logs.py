@@ -76,7 +76,9 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
         }
         if record.exc_info or record.exc_text:
-            out["exc"] = record.exc_text or self.formatException(record.exc_info)
+            out["exc"] = record.exc_text or self.formatException(
+                record.exc_info or (None, None, None)
+            )
         return json.dumps(out)
 
 

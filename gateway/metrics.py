@@ -118,7 +118,7 @@ async def _database_families(app: Any) -> list[Metric]:
 
 @bp.get("/metrics")
 async def metrics() -> Response:
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     token = app.extensions["gateway"].config.gateway.metrics_token
     if token is None or not _bearer_matches(token.get_secret_value()):
         await require_super_admin()

@@ -82,7 +82,7 @@ def build_plugin_manager(
     for module_name in CORE_PLUGINS:
         module = import_module(module_name)
         _register(pm, module_name, module)
-        pm.gateway_info[module_name] = PluginInfo(module_name, module, None, True)
+        pm.gateway_info[module_name] = PluginInfo(module_name, module, None, True)  # type: ignore[attr-defined]
 
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     extras = dict(extra_plugins)
@@ -106,12 +106,12 @@ def build_plugin_manager(
                 f"plugin '{name}' failed to import: {type(exc).__name__}: {exc}"
             ) from None
         _register(pm, name, module)
-        pm.gateway_info[name] = PluginInfo(name, module, distribution_version(ep), False)
-    for name, module in extras.items():
+        pm.gateway_info[name] = PluginInfo(name, module, distribution_version(ep), False)  # type: ignore[attr-defined]
+    for name, extra in extras.items():
         if not config.is_enabled(name):
             continue
-        _register(pm, name, module)
-        pm.gateway_info[name] = PluginInfo(name, module, None, False)  # type: ignore[arg-type]
+        _register(pm, name, extra)
+        pm.gateway_info[name] = PluginInfo(name, extra, None, False)  # type: ignore[attr-defined, arg-type]
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:

@@ -16,6 +16,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gateway.config import GatewayConfig
 
@@ -52,7 +53,7 @@ def secrets_path(config: GatewayConfig) -> Path:
     return config.gateway.data_dir / SECRETS_FILE
 
 
-def read_generated(config: GatewayConfig) -> dict[str, object]:
+def read_generated(config: GatewayConfig) -> dict[str, Any]:
     path = secrets_path(config)
     if not path.exists():
         return {}
@@ -113,7 +114,7 @@ def load_owned_secrets(config: GatewayConfig, *, create: bool = True) -> OwnedSe
     keys = (
         tuple(k.get_secret_value() for k in gw.encryption_keys)
         if gw.encryption_keys
-        else tuple(str(k) for k in generated["encryption_keys"])  # type: ignore[union-attr]
+        else tuple(str(k) for k in generated["encryption_keys"])
     )
     return OwnedSecrets(
         session_secret=pick("session_secret"),

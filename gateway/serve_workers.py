@@ -138,7 +138,7 @@ class Supervisor:
         while not self.stopping:
             ready = wait(list(self.processes), timeout=0.5)
             for sentinel in ready:
-                process, started = self.processes.pop(sentinel)  # type: ignore[index]
+                process, started = self.processes.pop(sentinel)  # type: ignore[arg-type]
                 process.join()
                 _mark_dead(process.pid)
                 if self.stopping:
@@ -171,7 +171,7 @@ class Supervisor:
                 deadline = time.monotonic() + 5
                 continue
             for sentinel in ready:
-                process, _started = self.processes.pop(sentinel)  # type: ignore[index]
+                process, _started = self.processes.pop(sentinel)  # type: ignore[arg-type]
                 process.join()
                 _mark_dead(process.pid)
 

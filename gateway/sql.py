@@ -71,7 +71,8 @@ def _converter(model: type[Model], column: str) -> Callable[[Any], Any]:
         return full  # JSON and the rest: converted by the field itself
     if any(not isinstance(v, MaxLengthValidator) for v in field.validators):
         return full
-    limit = min((v.max_length for v in field.validators), default=None)
+    lengths = (v.max_length for v in field.validators if isinstance(v, MaxLengthValidator))
+    limit = min(lengths, default=None)
     kind = field.field_type
 
     def fast(value: Any) -> Any:

@@ -107,7 +107,7 @@ async def change_password() -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     await ratelimit.hit(app, "password-change", f"user:{user.id}", CHANGE_PER_USER)
     body = await v.json_body()
-    new = body.get("new_password")
+    new: Any = body.get("new_password")  # untrusted JSON: check_strength decides
     check_strength(new, "new_password")
     if user.password_hash:
         current = body.get("current_password")

@@ -161,7 +161,7 @@ async def record_personalizations(
     if not latest:
         return
     sids = list(latest)
-    existing = set(
+    existing: set[Any] = set(  # flat values_list: the sids themselves
         await CallAnalysis.filter(call_sid__in=sids)
         .using_db(using_db)
         .values_list("call_sid", flat=True)
@@ -342,7 +342,7 @@ async def _save(
 ) -> CallAnalysis:
     for name, value in changes.items():
         setattr(row, name, value)
-    if row.call_id is None:  # type: ignore[attr-defined]
+    if row.call_id is None:
         call = await _find_call(call_sid or row.call_sid, row.conversation_id, conn)
         if call is not None:
             await _link(row, call, conn)
@@ -362,9 +362,9 @@ async def _find_call(call_sid: str | None, conversation_id: str | None, conn: An
 
 async def _link(row: CallAnalysis, call: Call, conn: Any) -> None:
     """Point the analysis at its call (and its team), and the call at its conversation."""
-    row.call_id = call.id  # type: ignore[attr-defined]
-    if row.team_id is None and call.team_id is not None:  # type: ignore[attr-defined]
-        row.team_id = call.team_id  # type: ignore[attr-defined]
+    row.call_id = call.id
+    if row.team_id is None and call.team_id is not None:
+        row.team_id = call.team_id
     if row.conversation_id and call.conversation_id is None:
         await (
             Call.filter(id=call.id, conversation_id=None)
@@ -407,20 +407,20 @@ async def analysis_for_call(call: Call | int, *, using_db: Any = None) -> CallAn
     if call.conversation_id:
         cond |= Q(conversation_id=call.conversation_id)
     row = await _query(using_db).filter(cond).order_by("id").first()
-    if row is not None and row.call_id is None:  # type: ignore[attr-defined]
+    if row is not None and row.call_id is None:
         await _link(row, call, using_db)
         await (
             CallAnalysis.filter(id=row.id, call_id=None)
             .using_db(using_db)
-            .update(call_id=call.id, team_id=row.team_id)  # type: ignore[attr-defined]
+            .update(call_id=call.id, team_id=row.team_id)
         )
     return row
 
 
 async def call_for_analysis(analysis: CallAnalysis, *, using_db: Any = None) -> Call | None:
     """The call row of an analysis, linked or found by call id or conversation id."""
-    if analysis.call_id is not None:  # type: ignore[attr-defined]
-        call_id = analysis.call_id  # type: ignore[attr-defined]
+    if analysis.call_id is not None:
+        call_id = analysis.call_id
         return await Call.filter(id=call_id).using_db(using_db).first()
     return await _find_call(analysis.call_sid, analysis.conversation_id, using_db)
 

@@ -143,7 +143,7 @@ def _ids(analysis: CallAnalysis, call: Call | None) -> dict[str, Any]:
         "conversation_id": analysis.conversation_id,
         "call_id": call.id if call is not None else None,
         "call_sid": analysis.call_sid or (call.external_id if call is not None else None),
-        "team_id": analysis.team_id,  # type: ignore[attr-defined]
+        "team_id": analysis.team_id,
         "agent_id": analysis.agent_id,
         "provider": analysis.provider,
     }
@@ -159,7 +159,7 @@ async def analyzed_event(analysis: CallAnalysis, *, using_db: Any = None) -> Voi
         **_numbers(analysis, call),
         started_at=started,
         duration_seconds=analysis.duration_seconds,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         summary=analysis.summary,
         data_collection=_items(analysis.data_collection, CollectedValue),
         evaluation=_items(analysis.evaluation, EvaluationResult),

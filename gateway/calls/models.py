@@ -4,17 +4,23 @@ recording, unique so that every webhook about it lands on the same row."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:  # annotations only: the models load as Tortoise apps
+    from gateway.identity.models import Team
 
 
 class Call(Model):
     """One phone call. Status only moves forward (see gateway.calls.status)."""
 
     id = fields.IntField(primary_key=True)
-    team = fields.ForeignKeyField(
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="calls", null=True, on_delete=fields.SET_NULL
     )
+    team_id: int | None
     external_id = fields.CharField(max_length=64, unique=True)
     account_id = fields.CharField(max_length=64, null=True)
     direction = fields.CharField(max_length=32, null=True)
@@ -42,12 +48,14 @@ class Recording(Model):
     """A call recording: where it came from, where it is stored, and until when."""
 
     id = fields.IntField(primary_key=True)
-    call = fields.ForeignKeyField(
+    call: fields.ForeignKeyNullableRelation[Call] = fields.ForeignKeyField(
         "calls.Call", related_name="recordings", null=True, on_delete=fields.SET_NULL
     )
-    team = fields.ForeignKeyField(
+    call_id: int | None
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="recordings", null=True, on_delete=fields.SET_NULL
     )
+    team_id: int | None
     external_id = fields.CharField(max_length=64, unique=True)
     call_external_id = fields.CharField(max_length=64, null=True, db_index=True)
     account_id = fields.CharField(max_length=64, null=True)
@@ -83,12 +91,14 @@ class CallAnalysis(Model):
     they arrive (see gateway.calls.analysis)."""
 
     id = fields.IntField(primary_key=True)
-    team = fields.ForeignKeyField(
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="call_analyses", null=True, on_delete=fields.SET_NULL
     )
-    call = fields.ForeignKeyField(
+    team_id: int | None
+    call: fields.ForeignKeyNullableRelation[Call] = fields.ForeignKeyField(
         "calls.Call", related_name="analyses", null=True, on_delete=fields.SET_NULL
     )
+    call_id: int | None
     provider = fields.CharField(max_length=64, null=True)  # the plugin that filled it
     conversation_id = fields.CharField(max_length=128, null=True, unique=True)
     call_sid = fields.CharField(max_length=64, null=True, unique=True)
@@ -98,25 +108,28 @@ class CallAnalysis(Model):
     from_number = fields.CharField(max_length=64, null=True)
     to_number = fields.CharField(max_length=64, null=True)
     # [{"role": "agent" | "user", "message": str | null, "offset_seconds": float}]
-    transcript = fields.JSONField(default=list)
+    transcript: fields.JSONField[list[Any]] = fields.JSONField(default=list)
     summary = fields.TextField(null=True)
     outcome = fields.CharField(max_length=16, null=True)  # success | failure | unknown
-    evaluation = fields.JSONField(default=dict)  # {criterion id: {"result", "rationale"}}
-    data_collection = fields.JSONField(default=dict)  # {item id: {"value", "rationale"}}
+    # {criterion id: {"result", "rationale"}}
+    evaluation: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    # {item id: {"value", "rationale"}}
+    data_collection: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     duration_seconds = fields.IntField(null=True)
     cost = fields.FloatField(null=True)
     language = fields.CharField(max_length=32, null=True)
-    dynamic_variables = fields.JSONField(default=dict)
+    dynamic_variables: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     started_at = fields.DatetimeField(null=True)
     analyzed_at = fields.DatetimeField(null=True)
     failure_reason = fields.CharField(max_length=128, null=True)  # as sent: busy, ...
     failed_at = fields.DatetimeField(null=True)
     # {"contact", "answered_by", "dynamic_variables", "overrides"}, see Personalization.
-    personalization = fields.JSONField(null=True)
+    personalization: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     personalized_at = fields.DatetimeField(null=True)
-    audio = fields.ForeignKeyField(
+    audio: fields.ForeignKeyNullableRelation[Recording] = fields.ForeignKeyField(
         "calls.Recording", related_name="analyses", null=True, on_delete=fields.SET_NULL
     )
+    audio_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

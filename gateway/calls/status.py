@@ -131,7 +131,7 @@ async def upsert_calls(updates: list[CallUpdate], *, using_db: Any, now: datetim
             for name, value in merge(state, update).items():
                 setattr(state, name, value)
     if fresh:
-        columns = ("external_id", *_STATE, "created_at", "updated_at")
+        columns: tuple[str, ...] = ("external_id", *_STATE, "created_at", "updated_at")
         records = [(i, *(getattr(s, c) for c in _STATE), now, now) for i, s in fresh.items()]
         inserted = await insert_returning(
             conn, Call, columns, records, ("external_id",), ("external_id",)

@@ -47,7 +47,7 @@ def invitation_json(row: Invitation, inviter: User | None = None) -> dict[str, A
 
 
 async def invite(
-    team: Team, email: str, role: str, inviter_id: int | None, now: datetime
+    team: Team, email: object, role: str, inviter_id: int | None, now: datetime
 ) -> tuple[Invitation, str]:
     """A new invitation and its token (shown once). A pending invitation of the same
     address to the same team is replaced: the newest link is the one that works.

@@ -40,9 +40,11 @@ class Membership(Model):
     team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="memberships", on_delete=fields.CASCADE
     )
+    team_id: int
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "identity.User", related_name="memberships", on_delete=fields.CASCADE
     )
+    user_id: int
     role = fields.CharField(max_length=16)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -59,6 +61,7 @@ class ApiToken(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "identity.User", related_name="api_tokens", on_delete=fields.CASCADE
     )
+    user_id: int
     prefix = fields.CharField(max_length=16, db_index=True)
     token_hash = fields.CharField(max_length=64, unique=True)
     label = fields.CharField(max_length=200, default="")
@@ -79,18 +82,21 @@ class Invitation(Model):
     team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="invitations", on_delete=fields.CASCADE
     )
+    team_id: int
     email = fields.CharField(max_length=320, db_index=True)
     role = fields.CharField(max_length=16)
     token_hash = fields.CharField(max_length=64, unique=True)
     invited_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "identity.User", related_name="invitations_sent", null=True, on_delete=fields.SET_NULL
     )
+    invited_by_id: int | None
     accepted_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "identity.User",
         related_name="invitations_accepted",
         null=True,
         on_delete=fields.SET_NULL,
     )
+    accepted_by_id: int | None
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
     accepted_at = fields.DatetimeField(null=True)
@@ -106,6 +112,7 @@ class PhoneNumber(Model):
     team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="phone_numbers", on_delete=fields.CASCADE
     )
+    team_id: int
     number = fields.CharField(max_length=20, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -120,6 +127,7 @@ class VoiceAgent(Model):
     team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="voice_agents", on_delete=fields.CASCADE
     )
+    team_id: int
     agent_id = fields.CharField(max_length=128, unique=True)
     label = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -62,9 +62,9 @@ def cmd_worker(args: argparse.Namespace, config: GatewayConfig) -> int:
 
 
 def _table(rows: Iterable[Iterable[Any]]) -> str:
-    rows = [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells)
 
 
 async def jobs_report(gw: Any, dead_limit: int) -> str:
@@ -90,7 +90,7 @@ async def jobs_report(gw: Any, dead_limit: int) -> str:
     if dead:
         lines.append("")
         lines.append(f"dead jobs (newest {len(dead)}):")
-        rows = [("id", "event", "team", "handler", "attempts", "error")]
+        rows: list[tuple[Any, ...]] = [("id", "event", "team", "handler", "attempts", "error")]
         for j in dead:
             rows.append(
                 (

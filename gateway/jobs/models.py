@@ -4,8 +4,13 @@ ends."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:  # annotations only: the models load as Tortoise apps
+    from gateway.identity.models import Team
 
 PENDING = "pending"
 RUNNING = "running"
@@ -19,12 +24,15 @@ class Job(Model):
     compare-and-set token that makes a claim or a finish atomic."""
 
     id = fields.BigIntField(primary_key=True)
-    event = fields.ForeignKeyField(
+    # A gateway.webhooks.models.WebhookEvent, not named: jobs import nothing of webhooks.
+    event: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "webhooks.WebhookEvent", related_name="jobs", on_delete=fields.CASCADE
     )
-    team = fields.ForeignKeyField(
+    event_id: int
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="jobs", null=True, on_delete=fields.SET_NULL
     )
+    team_id: int | None
     handler = fields.CharField(max_length=200, db_index=True)
     status = fields.CharField(max_length=16, default=PENDING)
     attempts = fields.IntField(default=0)
@@ -36,7 +44,7 @@ class Job(Model):
     # The last attempts' outcomes, oldest first (gateway.jobs.queue.HISTORY_MAX at most):
     # {"attempt", "at", "error", "outcome": "retry" | "dead"} per failed attempt and
     # {"at", "outcome": "requeued"} when a dead job was retried. Kept across retries.
-    history = fields.JSONField(null=True)
+    history: fields.JSONField[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     finished_at = fields.DatetimeField(null=True)

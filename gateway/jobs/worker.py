@@ -18,6 +18,7 @@ import socket
 import uuid
 from typing import Any
 
+import aiohttp
 from quart import Quart
 
 from gateway.db import is_postgres
@@ -109,6 +110,13 @@ class Worker:
                 self._running.pop(job.id, None)
         return True
 
+    def _http(self) -> aiohttp.ClientSession:
+        # The worker starts after the shared session opens and stops before it closes;
+        # run_pending_jobs opens one for an app that is not serving.
+        if self.gw.http is None:
+            raise RuntimeError("the job worker runs without the gateway's HTTP session")
+        return self.gw.http
+
     async def _execute(self, job: Job) -> None:
         handler = self.handlers.get(job.handler)
         now = self.gw.clock.now
@@ -122,7 +130,7 @@ class Worker:
             job=job,
             app=self.app,
             config=self.gw.config,
-            http=self.gw.http,
+            http=self._http(),
             clock=self.gw.clock,
         )
         heartbeat = asyncio.ensure_future(self._heartbeat(job))
@@ -256,8 +264,14 @@ class Worker:
 async def run_pending_jobs(app: Quart, *, limit: int = 1000) -> int:
     """Run every due job now, one after another (tests, ``gateway jobs run``).
     Returns how many jobs were claimed."""
+    from gateway.app import new_http_session
+
     worker = Worker(app, concurrency=1, name="inline")
     count = 0
-    while count < limit and await worker.run_once():
-        count += 1
+    async with contextlib.AsyncExitStack() as stack:
+        if worker.gw.http is None:  # an app that is not serving: a session for this run
+            worker.gw.http = await stack.enter_async_context(new_http_session())
+            stack.callback(setattr, worker.gw, "http", None)
+        while count < limit and await worker.run_once():
+            count += 1
     return count

@@ -12,6 +12,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
+from typing import cast
 
 _CID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -81,7 +82,7 @@ def build(message: Message, sender: str, now: datetime) -> EmailMessage:
     if message.html is None:
         return mime
     mime.add_alternative(message.html, subtype="html")
-    html_part = mime.get_payload()[-1]
+    html_part = cast(list[EmailMessage], mime.get_payload())[-1]
     for image in message.images:
         if not _CID.match(image.cid):
             raise ValueError(f"inline image cid {image.cid!r} is not allowed")

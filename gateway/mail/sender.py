@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiosmtplib
 from quart import Quart
@@ -138,6 +139,7 @@ async def _send_one(
     mime = build(message, sender, app.extensions["gateway"].clock.now())
     report = SendReport(message_id=str(mime["Message-ID"]))
     recipients = message.recipients()
+    errors: Mapping[str, Any]  # refused address -> an answer with .code and .message
     try:
         errors, _reply = await smtp.send_message(
             mime, sender=bare_address(sender), recipients=recipients

@@ -27,7 +27,8 @@ import re
 import secrets
 from typing import TYPE_CHECKING
 
-from quart import Request, Response
+from quart import Request
+from werkzeug.sansio.response import Response
 
 from gateway.oauth import common
 

@@ -105,6 +105,8 @@ async def token_request(
         provider's own ``token_error`` hook says so.
     """
     url = provider.endpoint("token_url", options)
+    if not url:  # a token_url callable that found nothing in the options
+        raise TokenEndpointError("invalid_request", description="no token endpoint URL")
     data = dict(form)
     headers = {"Accept": "application/json"}
     if provider.client_auth_method == "client_secret_basic":

@@ -241,7 +241,8 @@ async def finish(
         form["code_verifier"] = verifier
     options: dict[str, Any] = dict(row.options or {})
     try:
-        tokens = await token_request(gw.http, provider, options, form, gw.clock.now())
+        async with gw.http_session() as http:  # None outside a serving app
+            tokens = await token_request(http, provider, options, form, gw.clock.now())
     except TokenEndpointError as exc:
         log.warning("code exchange for %s failed: %s", provider.name, exc.code)
         raise CallbackError(
@@ -253,7 +254,9 @@ async def finish(
     account = AccountInfo(account_id="", label="")
     if provider.fetch_identity is not None:
         try:
-            account = await provider.fetch_identity(IdentityRequest(tokens.raw, options, gw.http))
+            async with gw.http_session() as http:
+                identity_req = IdentityRequest(tokens.raw, options, http)
+                account = await provider.fetch_identity(identity_req)
         except Exception as exc:  # a plugin's lookup failing must not store half a connection
             log.warning("identity lookup for %s failed: %s", provider.name, type(exc).__name__)
             raise CallbackError(

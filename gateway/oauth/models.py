@@ -3,8 +3,13 @@ connection per team and provider. Every time column is written from ``gw.clock``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:  # annotations only: the models load as Tortoise apps
+    from gateway.identity.models import Team, User
 
 STATUSES = ("connected", "needs_reconnect", "error")
 
@@ -18,16 +23,18 @@ class OAuthState(Model):
     # SHA-256 of the nonce in the starting browser's cookie (gateway.oauth.binding).
     browser_hash = fields.CharField(max_length=64, null=True)
     provider = fields.CharField(max_length=64)
-    team: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="oauth_states", on_delete=fields.CASCADE
     )
-    user: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    team_id: int
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "identity.User", related_name="oauth_states", on_delete=fields.CASCADE
     )
+    user_id: int
     # The PKCE verifier, encrypted like the tokens: it is half of a code exchange.
     code_verifier_enc = fields.TextField(null=True)
     return_to = fields.CharField(max_length=2000, null=True)
-    options = fields.JSONField(default=dict)
+    options: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(db_index=True)
 
@@ -39,24 +46,26 @@ class OAuthConnection(Model):
     """A team's connection to a provider. Tokens are Fernet ciphertexts (gateway.crypto)."""
 
     id = fields.IntField(primary_key=True)
-    team: fields.ForeignKeyRelation = fields.ForeignKeyField(
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="oauth_connections", on_delete=fields.CASCADE
     )
+    team_id: int
     provider = fields.CharField(max_length=64)
     status = fields.CharField(max_length=32, default="connected")
     account_id = fields.CharField(max_length=255, default="")
     account_label = fields.CharField(max_length=320, default="")
-    account_data = fields.JSONField(default=dict)
-    options = fields.JSONField(default=dict)
+    account_data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    options: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     scopes = fields.TextField(default="")
     token_type = fields.CharField(max_length=32, default="Bearer")
     access_token_enc = fields.TextField(null=True)
     refresh_token_enc = fields.TextField(null=True)
     expires_at = fields.DatetimeField(null=True)
     connected_at = fields.DatetimeField()
-    connected_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    connected_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "identity.User", related_name="oauth_connections", null=True, on_delete=fields.SET_NULL
     )
+    connected_by_id: int | None
     refreshed_at = fields.DatetimeField(null=True)
     last_error = fields.CharField(max_length=500, null=True)
     updated_at = fields.DatetimeField()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import aiohttp
 
 # Per-connection options (e.g. a login host or a tenant) chosen at connect time and kept
 # with the connection; endpoint callables receive them.
@@ -26,7 +29,7 @@ class IdentityRequest:
 
     token: Mapping[str, Any]  # the parsed token response
     options: Options
-    http: Any  # the gateway's aiohttp session (timeouts set)
+    http: aiohttp.ClientSession  # the gateway's (timeouts set)
 
 
 @dataclass
@@ -37,7 +40,7 @@ class RevokeRequest:
     refresh_token: str | None
     options: Options
     account: Mapping[str, Any]
-    http: Any
+    http: aiohttp.ClientSession
     client_id: str
     client_secret: str
 

@@ -53,7 +53,9 @@ async def _standard_revoke(url: str, req: RevokeRequest) -> None:
             raise RevocationFailed(f"HTTP {resp.status}")
 
 
-async def _revoke(gw: Gateway, provider: OAuthProvider, row: OAuthConnection) -> dict[str, Any]:
+async def _revoke(
+    gw: Gateway, provider: OAuthProvider, row: OAuthConnection, http: aiohttp.ClientSession
+) -> dict[str, Any]:
     url = provider.endpoint("revocation_url", dict(row.options or {}))
     if provider.revoke is None and not url:
         return {"revoked": None}  # the provider has no revocation endpoint
@@ -63,7 +65,7 @@ async def _revoke(gw: Gateway, provider: OAuthProvider, row: OAuthConnection) ->
         refresh_token=cipher.decrypt_optional(row.refresh_token_enc),
         options=dict(row.options or {}),
         account=dict(row.account_data or {}),
-        http=gw.http,
+        http=http,
         client_id=provider.client_id or "",
         client_secret=provider.client_secret or "",
     )
@@ -88,7 +90,10 @@ async def disconnect(gw: Gateway, provider: OAuthProvider, team_id: int) -> dict
     row = await OAuthConnection.get_or_none(team_id=team_id, provider=provider.name)
     if row is None:
         return {"provider": provider.name, "status": "not_connected", "revoked": None}
-    result = await _revoke(gw, provider, row) if provider.configured else {"revoked": None}
+    result: dict[str, Any] = {"revoked": None}
+    if provider.configured:
+        async with gw.http_session() as http:  # None outside a serving app
+            result = await _revoke(gw, provider, row, http)
     await OAuthConnection.filter(id=row.id).delete()
     log.info("team %s disconnected %s", team_id, provider.name)
     return {"provider": provider.name, "status": "not_connected", **result}

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from quart import Blueprint, Response, g, jsonify, redirect, request
+from werkzeug.sansio.response import Response as BaseResponse
 
 from gateway import inputs, ratelimit
 from gateway.auth import current_principal, require_principal, team_role_required
 from gateway.errors import GatewayError
 from gateway.oauth import binding, common, flow, revoke
+
+# Quart's redirect() is typed as werkzeug's response; both share the cookie methods.
+R = TypeVar("R", bound=BaseResponse)
 
 bp = Blueprint("oauth", __name__)
 
@@ -22,7 +26,7 @@ async def _limit(user_id: int | None = None) -> None:
     await ratelimit.hit(common.gateway_of_app(), "integrations", f"user:{user}", LIMIT)
 
 
-def _bound(gw: Any, provider: str, started: flow.Started, response: Response) -> Response:
+def _bound(gw: Any, provider: str, started: flow.Started, response: R) -> R:
     """``response`` carrying the cookie that binds this browser to ``started``."""
     max_age = int(flow.STATE_TTL.total_seconds())
     binding.attach(gw, response, provider, started.nonce, max_age)
@@ -102,7 +106,7 @@ async def callback(provider: str) -> Any:
     return _cleared(gw, provider, jsonify(revoke.connection_json(prov, row)))
 
 
-def _cleared(gw: Any, provider: str, response: Response) -> Response:
+def _cleared(gw: Any, provider: str, response: R) -> R:
     """The flow is over (its state used up): the browser's cookie has no more use."""
     binding.clear(gw, response, provider)
     return response

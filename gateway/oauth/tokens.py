@@ -147,7 +147,8 @@ async def _refresh_locked(
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     form.update({k: v for k, v in provider.refresh_params.items() if k not in form})
     try:
-        tokens = await token_request(gw.http, provider, dict(row.options or {}), form, now)
+        async with gw.http_session() as http:  # None outside a serving app
+            tokens = await token_request(http, provider, dict(row.options or {}), form, now)
     except TokenEndpointError as exc:
         if exc.needs_reconnect:
             log.warning("refresh token of team %s for %s is dead", tid, provider_name)

@@ -8,6 +8,8 @@ attempt number, so the history keeps every run.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -37,7 +39,7 @@ class TaskRun(Model):
     heartbeat_at = fields.DatetimeField()
     lease_until = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
-    figures = fields.JSONField(null=True)
+    figures: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     # Why: the error of a failed run, the reason of a skipped one.
     detail = fields.TextField(null=True)
 

@@ -109,7 +109,8 @@ class Runner:
             )
             running = asyncio.ensure_future(self._execute(task, claim.run))
             self._running[claim.run.id] = running
-            running.add_done_callback(lambda _t, run_id=claim.run.id: self._forget(run_id))
+            run_id: int = claim.run.id
+            running.add_done_callback(lambda _t: self._forget(run_id))
         return claim
 
     def _forget(self, run_id: int) -> None:

@@ -135,6 +135,7 @@ async def finish(
         status=status, figures=figures, detail=detail, finished_at=now, lease_until=None
     )
     if done:
-        run.status, run.figures, run.detail, run.finished_at = status, figures, detail, now
+        run.status, run.figures, run.finished_at = status, figures, now
+        run.detail = detail  # type: ignore[assignment]  # a nullable TextField, typed str
         run.lease_until = None
     return bool(done)

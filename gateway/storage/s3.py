@@ -287,7 +287,9 @@ class S3Storage:
                     raise BlobNotFound(key) from None
                 if code == "InvalidRange":
                     size = exc.response.get("Error", {}).get("ActualObjectSize")
-                    raise RangeNotSatisfiable(int(size) if str(size).isdigit() else 0) from None
+                    raise RangeNotSatisfiable(
+                        int(str(size)) if str(size).isdigit() else 0
+                    ) from None
                 raise
         body = got["Body"]
         length = int(got["ContentLength"])

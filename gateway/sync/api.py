@@ -19,7 +19,7 @@ bp = Blueprint("sync_effects", __name__)
 @bp.get("/api/calls/<int:call_id>/effects")
 async def call_effects(call_id: int) -> Any:
     call = await Call.get_or_none(id=call_id)
-    await check_visible(call.team_id if call is not None else None)  # type: ignore[attr-defined]
+    await check_visible(call.team_id if call is not None else None)
     if call is None:
         raise NotFound("Call not found")
     analysis = await analysis_for_call(call)

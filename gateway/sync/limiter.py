@@ -119,12 +119,17 @@ class _RedisBackend:
 
     async def take(self, key: str, limit: RateLimit) -> float:
         now = time.time()
-        args = [repr(now), repr(window_of(limit)), limit.requests, uuid.uuid4().hex]
+        args: list[str | int] = [
+            repr(now),
+            repr(window_of(limit)),
+            limit.requests,
+            uuid.uuid4().hex,
+        ]
         wait = float(await self.script(keys=[key], args=args))
         return max(0.001, wait) if wait > 0 else 0.0
 
     async def peek(self, key: str, limit: RateLimit) -> float:
-        args = [repr(time.time()), repr(window_of(limit)), limit.requests]
+        args: list[str | int] = [repr(time.time()), repr(window_of(limit)), limit.requests]
         wait = float(await self.peek_script(keys=[key], args=args))
         return max(0.001, wait) if wait > 0 else 0.0
 

@@ -3,8 +3,13 @@ provider rate limiter (used on PostgreSQL when no Redis is configured)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:  # annotations only: the models load as Tortoise apps
+    from gateway.identity.models import Team
 
 PENDING = "pending"  # claimed or interrupted; ``sent`` says whether a request went out
 DONE = "done"
@@ -20,9 +25,10 @@ class Effect(Model):
     retry, a duplicate or a replay never does it twice (see gateway.sync.ledger)."""
 
     id = fields.BigIntField(primary_key=True)
-    team = fields.ForeignKeyField(
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="sync_effects", null=True, on_delete=fields.SET_NULL
     )
+    team_id: int | None
     subject = fields.CharField(max_length=128)  # "analysis:12", "event:40", ...
     plugin = fields.CharField(max_length=64)
     action = fields.CharField(max_length=64)
@@ -35,7 +41,8 @@ class Effect(Model):
     provider_id = fields.CharField(max_length=255, null=True)
     url = fields.CharField(max_length=2000, null=True)
     detail = fields.CharField(max_length=500, null=True)  # why skipped or failed
-    data = fields.JSONField(default=dict)  # what a step found (a contact id), for retries
+    # what a step found (a contact id), for retries
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     attempts = fields.IntField(default=0)
     # Claimed by one job at a time: a replay running beside the original waits.
     lease_until = fields.DatetimeField(null=True)
@@ -54,7 +61,7 @@ class RateWindow(Model):
     by every worker process through the database (``SELECT ... FOR UPDATE``)."""
 
     key = fields.CharField(max_length=255, primary_key=True)
-    hits = fields.JSONField(default=list)  # unix times, oldest first
+    hits: fields.JSONField[list[Any]] = fields.JSONField(default=list)  # unix times, oldest first
 
     class Meta:
         table = "sync_rate_windows"

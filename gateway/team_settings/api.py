@@ -50,7 +50,7 @@ def view(
     out["version"] = row.version if row is not None else 0
     out["updated_at"] = iso(row.updated_at) if row is not None else None
     user = getattr(row, "updated_by", None) if row is not None else None
-    user_id = row.updated_by_id if row is not None else None  # type: ignore[attr-defined]
+    user_id = row.updated_by_id if row is not None else None
     out["updated_by"] = _who(user_id, email or getattr(user, "email", None))
     return out
 

@@ -8,8 +8,13 @@ document, in ``secrets_enc`` (one ciphertext of the same cipher as the OAuth tok
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:  # annotations only: the models load as Tortoise apps
+    from gateway.identity.models import Team, User
 
 
 class TeamPluginSettings(Model):
@@ -17,17 +22,19 @@ class TeamPluginSettings(Model):
     the plugin's model when read). ``version`` grows by one per change."""
 
     id = fields.IntField(primary_key=True)
-    team = fields.ForeignKeyField(
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="plugin_settings", on_delete=fields.CASCADE
     )
+    team_id: int
     plugin = fields.CharField(max_length=100)
-    document = fields.JSONField(default=dict)
+    document: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     secrets_enc = fields.TextField(null=True)
     version = fields.IntField(default=0)
     updated_at = fields.DatetimeField()
-    updated_by = fields.ForeignKeyField(
+    updated_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "identity.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    updated_by_id: int | None
 
     class Meta:
         table = "team_plugin_settings"
@@ -39,17 +46,19 @@ class TeamSettingsChange(Model):
     fields whose value changed (never the values: some are secrets)."""
 
     id = fields.IntField(primary_key=True)
-    team = fields.ForeignKeyField(
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
         "identity.Team", related_name="settings_changes", on_delete=fields.CASCADE
     )
+    team_id: int
     plugin = fields.CharField(max_length=100)
-    user = fields.ForeignKeyField(
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "identity.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    user_id: int | None
     # Kept as well as the link, so the history still says who after a user is deleted.
     user_email = fields.CharField(max_length=320, null=True)
     action = fields.CharField(max_length=16)  # "put" | "patch"
-    changed = fields.JSONField(default=list)
+    changed: fields.JSONField[list[Any]] = fields.JSONField(default=list)
     version = fields.IntField()
     at = fields.DatetimeField()
 

@@ -47,7 +47,7 @@ def _gateway(app: Any) -> Any:
         from quart import current_app
 
         try:
-            app = current_app._get_current_object()
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
         except RuntimeError:
             raise RuntimeError(
                 "team settings hold secrets: pass app= (JobContext.app, the task's app)"
@@ -250,8 +250,9 @@ async def write_team_settings(
         )
         if row is None:
             row = TeamPluginSettings(team_id=team_id, plugin=plugin, version=0)
-        row.document, row.secrets_enc, row.version = values, secrets_enc, row.version + 1
-        row.updated_at, row.updated_by_id = now, user_id  # type: ignore[attr-defined]
+        row.document, row.version = values, row.version + 1
+        row.secrets_enc = secrets_enc  # type: ignore[assignment]  # nullable, typed str
+        row.updated_at, row.updated_by_id = now, user_id
         try:
             await row.save(using_db=conn)
         except IntegrityError:

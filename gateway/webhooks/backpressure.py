@@ -82,4 +82,4 @@ class BackpressureConnection(ASGIHTTPConnection):
 def install(app: Quart) -> None:
     """Bound every request body that is read chunk by chunk."""
     app.request_class = BoundedRequest
-    app.asgi_http_class = BackpressureConnection  # type: ignore[assignment]
+    app.asgi_http_class = BackpressureConnection

@@ -111,7 +111,7 @@ def build_request(req: Request, body: bytes, source: WebhookSource, gw: Any) -> 
         public_url=_public_url(gw.config.gateway.public_url, req.path, query),
         path=req.path,
         query_string=query,
-        headers=req.headers,
+        headers=req.headers,  # type: ignore[arg-type]  # werkzeug's Headers: a mapping, case-insensitive
         body=body,
         content_type=ctype,
         form=form,
@@ -133,7 +133,8 @@ def group_commit(app: Any) -> GroupCommit:
 async def handle(source: WebhookSource) -> Response:
     """The Quart view for one source."""
     # The objects behind Quart's proxies, looked up once: this runs on every webhook.
-    app, http = current_app._get_current_object(), request._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    http = request._get_current_object()  # type: ignore[attr-defined]
     gw = app.extensions["gateway"]
     if source.streaming is not None:
         return await _handle_streamed(app, http, source, gw)

@@ -22,7 +22,7 @@ import asyncio
 import binascii
 import json
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,7 +227,7 @@ def _split_escape(data: bytes) -> tuple[bytes, bytes]:
     return (data, b"") if complete else (data[:last], tail)
 
 
-def base64_chunks(path: Path, span: Span, block_size: int = BLOCK) -> Iterator[bytes]:
+def base64_chunks(path: Path, span: Span, block_size: int = BLOCK) -> Generator[bytes]:
     """The decoded bytes of the base64 string at ``span`` of ``path``, a block at a time.
 
     :raises ValueError: the string is not base64 (``binascii.Error`` included).

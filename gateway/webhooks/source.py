@@ -7,9 +7,17 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from werkzeug.datastructures import MultiDict
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from tortoise.backends.base.client import BaseDBAsyncClient
+
+    from gateway.app import Gateway
+    from gateway.clock import Clock
+    from gateway.events import Emitted
+    from gateway.identity.models import Team
 
 
 class Hasher(Protocol):
@@ -91,11 +99,11 @@ class ApplyContext:
     """Given to :attr:`WebhookSource.apply` inside the ingestion transaction."""
 
     event: ParsedEvent
-    team: Any  # gateway.identity.models.Team | None
-    connection: Any  # the Tortoise transaction: pass as ``using_db=`` to every query
-    clock: Any
+    team: Team | None
+    connection: BaseDBAsyncClient  # the transaction: pass as ``using_db=`` to every query
+    clock: Clock
     is_duplicate: bool = False
-    gateway: Any = None  # the app's gateway.app.Gateway
+    gateway: Gateway = None  # type: ignore[assignment]  # always given by the core
     source: str = ""  # the source's name
     queued: int = 0  # jobs of the events emitted through :meth:`emit`
 
@@ -108,7 +116,7 @@ class ApplyContext:
         source: str | None = None,
         team_id: int | object | None = ...,
         occurred_at: datetime | None = None,
-    ) -> Any:
+    ) -> Emitted:
         """Store another event in this same transaction, e.g. the neutral
         ``voice.call.analyzed`` next to the provider's own webhook event. Its jobs are
         committed with the webhook and the worker is woken after the commit.

@@ -234,7 +234,7 @@ async def store_emitted(
     row = _Row(0, None, source, event, key, None, team_id, event.type)
     await _insert_events([row], now, conn)
     if row.id is None:
-        existing = (
+        existing: list[Any] = (  # flat values_list: the ids themselves
             await WebhookEvent.filter(source=source, dedup_key=key)
             .using_db(conn)
             .values_list("id", flat=True)

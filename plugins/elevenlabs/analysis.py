@@ -136,7 +136,7 @@ def analysis_update(data: dict[str, Any], team_id: int | None) -> AnalysisUpdate
 
 async def _link_audio_to_call(row: CallAnalysis, conn: Any) -> None:
     """Audio that came before the transcript could not know its call: now it can."""
-    audio_id, call_id = row.audio_id, row.call_id  # type: ignore[attr-defined]
+    audio_id, call_id = row.audio_id, row.call_id
     if audio_id is None or call_id is None:
         return
     call = await Call.filter(id=call_id).using_db(conn).first()
@@ -147,9 +147,9 @@ async def _link_audio_to_call(row: CallAnalysis, conn: Any) -> None:
         .using_db(conn)
         .update(call_id=call.id, call_external_id=call.external_id)
     )
-    if call.team_id is not None:  # type: ignore[attr-defined]
+    if call.team_id is not None:
         await (
-            Recording.filter(id=audio_id, team_id=None).using_db(conn).update(team_id=call.team_id)  # type: ignore[attr-defined]
+            Recording.filter(id=audio_id, team_id=None).using_db(conn).update(team_id=call.team_id)
         )
 
 
@@ -162,7 +162,7 @@ async def apply_transcription(ctx: ApplyContext) -> None:
     row = await upsert_analysis(update, using_db=conn, now=ctx.clock.now())
     await _link_audio_to_call(row, conn)
     payload = await analyzed_event(row, using_db=conn)
-    await ctx.emit(payload, team_id=row.team_id)  # type: ignore[attr-defined]
+    await ctx.emit(payload, team_id=row.team_id)
 
 
 def initiation_failure(
@@ -203,4 +203,4 @@ async def apply_initiation_failure(ctx: ApplyContext) -> None:
     failure = initiation_failure(obj(data), team_id, ctx.event.occurred_at or now)
     row = await record_initiation_failure(failure, using_db=conn, now=now)
     payload = await initiation_failed_event(row, using_db=conn)
-    await ctx.emit(payload, team_id=row.team_id)  # type: ignore[attr-defined]
+    await ctx.emit(payload, team_id=row.team_id)

@@ -122,7 +122,7 @@ async def apply(ctx: ApplyContext, settings: ElevenLabsSettings) -> None:
         rec.id,
         using_db=conn,
         provider="elevenlabs",
-        team_id=rec.team_id,  # type: ignore[attr-defined]
+        team_id=rec.team_id,
         agent_id=payload.get("agent_id"),
     )
     call = await call_for_analysis(row, using_db=conn)
@@ -131,7 +131,7 @@ async def apply(ctx: ApplyContext, settings: ElevenLabsSettings) -> None:
         conversation_id=payload["conversation_id"],
         call_id=call.id if call is not None else None,
         call_sid=row.call_sid or (call.external_id if call is not None else None),
-        team_id=row.team_id,  # type: ignore[attr-defined]
+        team_id=row.team_id,
         agent_id=row.agent_id,
         provider=row.provider,
         recording_id=rec.id,

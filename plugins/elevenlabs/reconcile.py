@@ -70,9 +70,9 @@ async def _stored(conversation_ids: list[str]) -> set[str]:
     if not conversation_ids:
         return set()
     keys = {_key(c): c for c in conversation_ids}
-    found = await WebhookEvent.filter(source=SOURCE_NAME, dedup_key__in=list(keys)).values_list(
-        "dedup_key", flat=True
-    )
+    found: list[Any] = await WebhookEvent.filter(
+        source=SOURCE_NAME, dedup_key__in=list(keys)
+    ).values_list("dedup_key", flat=True)
     return {keys[k] for k in found}
 
 
@@ -110,7 +110,8 @@ async def reconcile(app: Any, *, since: datetime, http: aiohttp.ClientSession) -
     )
     source = gw.registry("register_webhook_sources")[SOURCE_NAME]
     report = Report(since=since.isoformat())
-    agents = sorted(set(await VoiceAgent.all().values_list("agent_id", flat=True)))
+    agent_ids: list[str] = await VoiceAgent.all().values_list("agent_id", flat=True)  # type: ignore[assignment]
+    agents = sorted(set(agent_ids))
     report.agents = len(agents)
     for agent_id in agents:
         async for page in api.conversations(agent_id, int(since.timestamp())):

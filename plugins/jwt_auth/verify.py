@@ -87,7 +87,7 @@ class TokenVerifier:
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthorized("Malformed token")
         header = _header(token)
-        if header.get("alg") not in self.cfg.algorithms:
+        if header.get("alg") not in (self.cfg.algorithms or ()):
             raise Unauthorized("Token algorithm not accepted")
         if self.jwks is not None:
             if http is None:
@@ -95,6 +95,8 @@ class TokenVerifier:
             kid = header.get("kid")
             key = await self.jwks.key_for(http, kid if isinstance(kid, str) else None)
         else:
+            if self.secret is None:  # the settings require a JWKS URL or a secret
+                raise GatewayError("JWT verification key is not configured")
             key = self.secret
         try:
             # The algorithm list is the configured family only (see settings.py), so a
@@ -140,7 +142,8 @@ class TokenVerifier:
             raise Unauthorized("Token e-mail address is not verified")
         user = await User.get_or_none(email=email)
         if user is None and self.cfg.create_users:
-            name = claims.get("name") if isinstance(claims.get("name"), str) else ""
+            raw_name = claims.get("name")
+            name = raw_name if isinstance(raw_name, str) else ""
             try:
                 user = await service.create_user(email, name=name[:200])
                 log.info("created user %s on first sight of a JWT", user.id)

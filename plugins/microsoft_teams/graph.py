@@ -112,6 +112,7 @@ async def find_posted(
     if sent_at is not None and sent_at.tzinfo is None:
         sent_at = sent_at.replace(tzinfo=UTC)
     cutoff = sent_at - SKEW if sent_at is not None else None
+    params: dict[str, str] | None
     url, params = path, {"$top": "50"}
     for _ in range(op.reconcile_pages):
         try:
