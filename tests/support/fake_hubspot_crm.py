@@ -60,6 +60,7 @@ class HubSpotCrmApi:
         self.throttled = 0
         self.canned_api: list[tuple[int, dict[str, Any], dict[str, str]]] = []
         self.fail_after_create = False
+        self.search_delay = 0.0  # seconds a contact search takes (a slow portal)
         self.hold_after_create: asyncio.Event | None = None
         self.created = asyncio.Event()
         self._object_ids = itertools.count(51_000)
@@ -186,6 +187,8 @@ class HubSpotCrmApi:
         return web.json_response({"total": len(hits), "results": results})
 
     async def search_contacts(self, request: web.Request) -> web.Response:
+        if self.search_delay:
+            await asyncio.sleep(self.search_delay)
         refused, body = await self._gate(request)
         return refused or self._search(self.contacts, body or {})
 
