@@ -25,7 +25,7 @@ from pydantic import Field, SecretStr
 
 from gateway import hookimpl
 from gateway.config import GatewayConfig, PluginSettings
-from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider
+from gateway.oauth import AccountInfo, IdentityRequest, OAuthProvider
 
 NAME = "google_calendar"
 DEFAULT_SCOPES = ["openid", "email", "https://www.googleapis.com/auth/calendar.events"]

@@ -25,7 +25,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from gateway import hookimpl
 from gateway.config import GatewayConfig, HttpBaseURL, PluginSettings
-from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider
+from gateway.oauth import AccountInfo, IdentityRequest, OAuthProvider
 
 NAME = "microsoft_teams"
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
