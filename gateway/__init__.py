@@ -23,9 +23,10 @@ __all__ = ["Gateway", "get_gateway", "hookimpl"]
 def get_gateway(app: Quart | None = None) -> Gateway:
     """The gateway of ``app`` (or of the app handling the current request or job):
     config, clock, HTTP session, registries, ``call`` for runtime hooks."""
-    from gateway.app import get_gateway as from_app
+    from quart import current_app
 
-    return from_app(app)
+    gateway: Gateway = (app or current_app).extensions["gateway"]
+    return gateway
 
 
 def __getattr__(name: str) -> Any:

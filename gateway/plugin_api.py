@@ -109,39 +109,59 @@ def _imports(tree: ast.AST) -> Iterator[tuple[int, str, list[str], str]]:
             yield node.lineno, node.module, [a.name for a in node.names], ast.unparse(node)
 
 
+def _public_home_of(module: str, name: str) -> str | None:
+    """The public module that exports the very object ``module.name`` is, if any."""
+    try:
+        obj = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    preferred = _public_home(module)
+    candidates = ([preferred] if preferred else []) + sorted(PLUGIN_API)
+    for candidate in candidates:
+        if name in public_names(candidate):
+            if getattr(importlib.import_module(candidate), name, None) is obj:
+                return candidate
+    return None
+
+
 def _api_fix(module: str, names: list[str]) -> str | None:
     """None when ``from module import names`` (or ``import module``) is within the API;
     otherwise what to write instead."""
-    allowed = ", ".join(sorted(PLUGIN_API))
     if module in PLUGIN_API:
+        public = public_names(module)
+        names = [n for n in names if n not in public and n != "*"]
         if not names:
             return None
-        public = public_names(module)
-        missing = [n for n in names if n not in public and n != "*"]
-        if not missing:
-            return None
-        home = module
+    elif not names:
+        home = _public_home(module)
+        if home is not None:
+            return f"import {home} instead ({module} is internal)"
         return (
-            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not public in "
-            f"{module}: use a name from its __all__, or export it there "
-            f"({_init_path(home)}) if plugins need it"
+            f"{module} is core-internal; plugins import only from: "
+            f"{', '.join(sorted(PLUGIN_API))} (see {WHERE})"
         )
-    home = _public_home(module)
-    if home is None:
-        return (
-            f"{module} is core-internal; plugins import only from: {allowed} "
-            f"(see {WHERE}); ask for what you need to be exported from one of them"
-        )
-    if not names:
-        return f"import {home} instead ({module} is internal)"
-    public = public_names(home)
-    missing = [n for n in names if n not in public]
-    if not missing:
-        return f"from {home} import {', '.join(names)}"
-    return (
-        f"export {', '.join(missing)} from {home} (add to __all__ in {_init_path(home)}, "
-        f"imported from {module}), then: from {home} import {', '.join(names)}"
-    )
+    homes = {n: _public_home_of(module, n) for n in names}
+    found: dict[str, list[str]] = {}
+    for name, home in homes.items():
+        if home is not None:
+            found.setdefault(home, []).append(name)
+    fixes = [f"from {home} import {', '.join(ns)}" for home, ns in found.items()]
+    missing = [n for n, home in homes.items() if home is None]
+    if missing:
+        target = module if module in PLUGIN_API else _public_home(module)
+        what = ", ".join(missing)
+        if target is not None:
+            fixes.append(
+                f"{what} {'is' if len(missing) == 1 else 'are'} not in the plugin API: "
+                f"export it from {target} (add to __all__ in {_init_path(target)}), then: "
+                f"from {target} import {what}"
+            )
+        else:
+            fixes.append(
+                f"{module} is core-internal and {what} is exported by no public module: "
+                f"export it from the public module it belongs to ({WHERE}), or do without"
+            )
+    return "; ".join(fixes)
 
 
 def _python_files(path: Path) -> Iterable[Path]:

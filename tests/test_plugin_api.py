@@ -47,6 +47,8 @@ def planted(tmp_path: Path) -> Path:
         "from gateway.oauth import get_access_token\n"
         "def f(app):\n"
         "    return app.extensions['gateway'].clock\n"
+        "from gateway.db import is_postgres\n"
+        "from gateway.app import get_gateway as gw\n"
     )
     (tmp_path / "plugins" / "other.py").write_text("def helper():\n    return 1\n")
     (tmp_path / "gateway").mkdir()
@@ -60,16 +62,20 @@ def test_a_planted_violation_fails_and_says_what_to_change(planted: Path) -> Non
     by_line = {(v.path, v.line): v.fix for v in violations}
     planted_file = "plugins/hubspot/planted.py"
     assert by_line.pop((planted_file, 1)) == "from gateway.calls import Call"
-    assert by_line.pop((planted_file, 2)).startswith(
-        "export request_for from gateway.sync (add to __all__ in gateway/sync/__init__.py"
+    assert by_line.pop((planted_file, 2)) == (
+        "request_for is not in the plugin API: export it from gateway.sync (add to __all__ "
+        "in gateway/sync/__init__.py), then: from gateway.sync import request_for"
     )
     assert "gateway.db is core-internal" in by_line.pop((planted_file, 3))
+    # An internal module whose name the API exports elsewhere: the exact replacement.
+    assert by_line.pop((planted_file, 9)) == "from gateway.sql import is_postgres"
+    assert by_line.pop((planted_file, 10)) == "from gateway import get_gateway"
     assert "plugins never import each other" in by_line.pop((planted_file, 4))
     assert "get_gateway(app)" in by_line.pop((planted_file, 8))
     assert "never imports a plugin" in by_line.pop(("gateway/core.py", 1))
     assert not by_line, by_line  # lines 5 and 6 are the public API; the copy is clean
     text = report(violations)
-    assert text.startswith("6 import(s) break the plugin contract")
+    assert text.startswith("8 import(s) break the plugin contract")
     assert "plugins/hubspot/planted.py:1: from gateway.calls.models import Call" in text
 
 

@@ -9,6 +9,7 @@ provider through a :class:`ProviderSession` (``ctx.provider_session(provider)``)
 from __future__ import annotations
 
 from gateway.contacts import MISSED, ContactAnswer, ContactCache, find_contact, lookup_contact
+from gateway.sync import ledger  # the documented namespace: ledger.effect(...)
 from gateway.sync.contract import (
     CRM,
     CallToLog,
@@ -58,6 +59,7 @@ __all__ = [
     "effects_for_call",
     "event_subject",
     "find_contact",
+    "ledger",
     "lookup_contact",
     "national_digits",
     "same_number",
