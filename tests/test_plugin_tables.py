@@ -73,3 +73,16 @@ def test_a_plugin_reading_a_table_under_another_name_stops_startup(tmp_path, sit
     line = one_line(err)
     assert "reads [plugins.misnamed_crm], but no installed plugin is named 'misnamed_crm'" in line
     assert "a plugin's table is named after its entry point" in line
+
+
+async def test_an_extra_plugin_replaces_an_installed_one_of_the_same_name(make_app, site):  # noqa: F811
+    make_dist(site, "dup-plugin", {"dup_mod": "X = 1\n"}, {"dup": "dup_mod"})
+
+    class Replacement:
+        pass
+
+    replacement = Replacement()
+    app = await make_app(extra_plugins=[("dup", replacement)])
+    from gateway import get_gateway
+
+    assert get_gateway(app).pm.gateway_info["dup"].module is replacement
