@@ -228,7 +228,7 @@ def check_plugin(
             if fix is not None:
                 found.append(Violation(shown, line, statement, fix))
         for node in ast.walk(tree):
-            if _reaches_into_extensions(node):
+            if isinstance(node, ast.Subscript) and _reaches_into_extensions(node):
                 found.append(
                     Violation(
                         shown,
@@ -241,11 +241,10 @@ def check_plugin(
     return found
 
 
-def _reaches_into_extensions(node: ast.AST) -> bool:
+def _reaches_into_extensions(node: ast.Subscript) -> bool:
     """``<anything>.extensions["gateway"]``."""
     return (
-        isinstance(node, ast.Subscript)
-        and isinstance(node.value, ast.Attribute)
+        isinstance(node.value, ast.Attribute)
         and node.value.attr == "extensions"
         and isinstance(node.slice, ast.Constant)
         and node.slice.value == "gateway"

@@ -49,7 +49,8 @@ async def list_jobs() -> Any:
         if value is not None:
             query = query.filter(**{field: value})
     # The event model through Job's foreign key, so jobs import nothing of webhooks.
-    event_id = id_arg("event_id", Job._meta.fields_map["event"].related_model)
+    event_field: Any = Job._meta.fields_map["event"]
+    event_id = id_arg("event_id", event_field.related_model)
     if event_id is not None:
         query = query.filter(event_id=event_id)
     query, limit = page(query)

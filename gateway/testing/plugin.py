@@ -24,10 +24,18 @@ from typing import Any
 
 import pytest
 
-try:
-    from pytest_asyncio import fixture as async_fixture
-except ImportError:  # pragma: no cover - async fixtures need pytest-asyncio
-    async_fixture = pytest.fixture
+
+def _async_fixture() -> Any:
+    # pytest loads this module wherever the gateway is installed: without pytest-asyncio
+    # it must still load (its async fixtures then cannot run; the kit needs it).
+    try:
+        from pytest_asyncio import fixture
+    except ImportError:  # pragma: no cover
+        return pytest.fixture
+    return fixture
+
+
+async_fixture: Any = _async_fixture()
 
 MakeApp = Callable[..., Awaitable[Any]]
 
