@@ -2,7 +2,7 @@
 signed ``post_call_audio`` deliveries of 12 MB and 100 MB (base64 MP3 in JSON, sent
 chunked as ElevenLabs does), one at a time and four at once.
 
-    /work/venv/bin/python bench/audio.py [--sizes-mb 12,100] [--concurrency 1,4]
+    python bench/audio.py [--sizes-mb 12,100] [--concurrency 1,4]
 
 Prints, per run, the server's peak RSS growth over its idle RSS as a multiple of one
 body (target <= 0.5x), and the same for a bare Quart route that parses the body the

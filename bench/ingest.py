@@ -1,7 +1,7 @@
 """Ingest benchmark: the gateway's real ``/api/webhooks/twilio/status`` against a bare
 Quart route that only parses the same form, both on one Hypercorn worker.
 
-    /work/venv/bin/python bench/ingest.py [--requests 5000] [--connections 32]
+    python bench/ingest.py [--requests 5000] [--connections 32]
 
 Prints req/s, p50 and p99 for each and their ratio, then how long an event waits before
 its handler starts when the queue is idle. Loopback only; see bench/README.md.

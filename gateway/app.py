@@ -12,9 +12,10 @@ from typing import Any
 
 import aiohttp
 import pluggy
-from quart import Blueprint, Quart, current_app
+from quart import Blueprint, Quart
 
 from gateway import db as dbmod
+from gateway import get_gateway as get_gateway  # the one accessor, defined light
 from gateway import inputs, responses
 from gateway.clock import Clock
 from gateway.config import GatewayConfig, load_config
@@ -101,10 +102,6 @@ def log_warnings(config: GatewayConfig) -> list[str]:
         logging.getLogger("gateway.config").warning("%s", message)
     config._warnings_logged = done | set(new)  # type: ignore[attr-defined]
     return new
-
-
-def get_gateway(app: Quart | None = None) -> Gateway:
-    return (app or current_app).extensions["gateway"]
 
 
 @asynccontextmanager

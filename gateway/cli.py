@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
+from gateway.commands import print_json as print_json  # the name commands used before
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import StartupError
 
@@ -142,18 +141,6 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(BrokenPipeError):
                 stream.flush()
         sys.stdout, sys.stderr = streams
-
-
-def print_json(data: Any) -> None:
-    """A JSON document on stdout: indented for people, one line in JSON log mode."""
-    from gateway.logs import JsonLines
-
-    # (Asked of the stream, not a flag here: `python -m gateway.cli` runs this file as a
-    # second module, __main__, next to the gateway.cli that commands import.)
-    if isinstance(sys.stdout, JsonLines):
-        print(json.dumps(data, default=str))
-    else:
-        print(json.dumps(data, indent=2, default=str))
 
 
 if __name__ == "__main__":  # pragma: no cover

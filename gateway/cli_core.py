@@ -291,7 +291,7 @@ def plugin_report(config: GatewayConfig) -> list[dict[str, Any]]:
 
 
 def cmd_plugins(args: argparse.Namespace, config: GatewayConfig) -> int:
-    from gateway.cli import print_json
+    from gateway.commands import print_json
 
     report = plugin_report(config)
     if args.json or config.gateway.log_format == "json":
@@ -301,12 +301,15 @@ def cmd_plugins(args: argparse.Namespace, config: GatewayConfig) -> int:
         state = "enabled" if row["enabled"] else "disabled"
         kind = " (core)" if row.get("builtin_core") else ""
         print(f"{row['name']} {row.get('version') or ''} [{state}]{kind}".replace("  ", " "))
+        if row.get("blocked"):
+            print(f"  blocked: {row['blocked']}")
         if row.get("hooks"):
             print(f"  hooks: {', '.join(row['hooks'])}")
         for route in row.get("routes", []):
             print(f"  route: {route}")
         for key, value in row.items():
-            if key not in {"name", "version", "enabled", "builtin_core", "hooks", "routes"}:
+            skip = {"name", "version", "enabled", "builtin_core", "hooks", "routes", "blocked"}
+            if key not in skip:
                 print(f"  {key}: {', '.join(value)}")
     return 0
 
@@ -337,7 +340,7 @@ def effective_config(config: GatewayConfig) -> dict[str, Any]:
 
 
 def cmd_config(args: argparse.Namespace, config: GatewayConfig) -> int:
-    from gateway.cli import print_json
+    from gateway.commands import print_json
 
     print_json(effective_config(config))
     return 0

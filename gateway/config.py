@@ -250,6 +250,8 @@ class GatewayConfig:
         self._tables = plugin_tables or {}
         # None: no file, so every installed plugin is enabled.
         self.allowlist = allowlist
+        # Set once the plugins are discovered: the names a table may be read under.
+        self.plugin_names: set[str] | None = None
         self._parsed: dict[str, BaseModel] = {}
         self.unresolved: dict[str, list[str]] = {}
         self.warnings: list[str] = []
@@ -267,7 +269,28 @@ class GatewayConfig:
         return self.allowlist is None or name in self.allowlist
 
     def plugin_table(self, name: str) -> dict[str, Any]:
+        if self.plugin_names is not None and name not in self.plugin_names:
+            # Reading [plugins.crm] from a plugin installed as "acme_crm" would silently
+            # get an empty table (and defaults) however the operator configured it.
+            raise StartupError(
+                f"a plugin reads [plugins.{name}], but no installed plugin is named "
+                f"'{name}': a plugin's table is named after its entry point "
+                f"(installed: {', '.join(sorted(self.plugin_names)) or 'none'})"
+            )
         return dict(self._tables.get(name, {}))
+
+    def blocked_reason(self, name: str) -> str | None:
+        """Why an installed plugin is not loaded, or None if it is."""
+        table = self._tables.get(name)
+        if table is not None and table.get("enabled", True) is False:
+            return f"enabled = false in [plugins.{name}]"
+        if self.allowlist is not None and name not in self.allowlist:
+            where = self.path.name if self.path else "the configuration"
+            return (
+                f"not listed in {where}: a [plugins] table enables only the plugins it "
+                f"lists, built-ins included; add [plugins.{name}] to enable it"
+            )
+        return None
 
     def plugin_config(self, name: str, model: type[M]) -> M:
         """The ``[plugins.<name>]`` table parsed into ``model`` (cached per plugin).

@@ -47,7 +47,14 @@ def plugin_report(app: Quart, include_disabled: bool = False) -> list[dict[str, 
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name not in enabled:
                 version = distribution_version(ep)
-                report.append({"name": ep.name, "version": version, "enabled": False})
+                report.append(
+                    {
+                        "name": ep.name,
+                        "version": version,
+                        "enabled": False,
+                        "blocked": gw.config.blocked_reason(ep.name) or "not loaded",
+                    }
+                )
     return report
 
 

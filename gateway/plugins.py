@@ -73,7 +73,7 @@ def build_plugin_manager(
     """Load the enabled plugins.
 
     :param extra_plugins: ``(name, module_or_object)`` pairs registered after the entry
-        points, for tests and embedding.
+        points, for tests and embedding; one named like an installed plugin replaces it.
     :raises StartupError: unknown plugin name, import failure, or a hookimpl with no spec.
     """
     pm = pluggy.PluginManager("gateway")
@@ -87,6 +87,7 @@ def build_plugin_manager(
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     extras = dict(extra_plugins)
     known = set(eps) | set(extras)
+    config.plugin_names = known
     if config.allowlist is not None:
         unknown = sorted(config.allowlist - known)
         if unknown:
@@ -95,6 +96,8 @@ def build_plugin_manager(
                 f"(installed: {', '.join(sorted(known)) or 'none'})"
             )
     for name in sorted(eps):
+        if name in extras:  # replaced by the embedder's (or the test's) own plugin
+            continue
         if not config.is_enabled(name):
             pm.set_blocked(name)
             continue

@@ -13,6 +13,19 @@ from tortoise.fields import DatetimeField, Field
 from tortoise.models import Model
 from tortoise.validators import MaxLengthValidator
 
+from gateway.db import is_postgres, is_sqlite
+
+__all__ = [
+    "chunked",
+    "db_values",
+    "insert_returning",
+    "is_postgres",
+    "is_sqlite",
+    "marks",
+    "python_values",
+    "update_many",
+]
+
 # Both SQLite (since 3.32) and asyncpg refuse statements with more than 32766 parameters.
 MAX_PARAMS = 30_000
 

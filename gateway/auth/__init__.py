@@ -14,11 +14,14 @@ from gateway.auth.principal import (
     resolve_team,
     team_role_required,
 )
+from gateway.identity.tokens import TOKEN_PREFIX, create_api_token
 
 __all__ = [
     "ADMIN_ROLES",
+    "TOKEN_PREFIX",
     "Principal",
     "bearer_token",
+    "create_api_token",
     "current_principal",
     "require_principal",
     "require_super_admin",

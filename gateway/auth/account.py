@@ -17,14 +17,14 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify
 
 from gateway import ratelimit
-from gateway.auth.passwords import check_strength, verify_password
 from gateway.auth.principal import Principal, require_principal
 from gateway.auth.sessions import issue_cookie
-from gateway.auth.tokens import create_api_token
 from gateway.errors import Forbidden, NotFound, Unauthorized
 from gateway.identity import service
 from gateway.identity import validation as v
 from gateway.identity.models import ApiToken, User
+from gateway.identity.passwords import check_strength, verify_password
+from gateway.identity.tokens import create_api_token
 from gateway.inputs import max_length
 from gateway.responses import iso
 

@@ -11,10 +11,10 @@ from quart import Blueprint, Quart, Request, current_app
 from gateway import cors, ratelimit
 from gateway.auth.principal import Principal, bearer_token
 from gateway.auth.sessions import COOKIE_NAME, session_principal
-from gateway.auth.tokens import TOKEN_PREFIX, find_active_token
 from gateway.config import GatewayConfig
 from gateway.errors import Forbidden, Unauthorized
 from gateway.identity.models import ApiToken
+from gateway.identity.tokens import TOKEN_PREFIX, find_active_token
 from hookspecs import hookimpl
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -55,10 +55,10 @@ async def authenticate(request: Request, config: GatewayConfig) -> Principal | N
 @hookimpl
 def register_routes(app: Quart, config: GatewayConfig) -> list[Blueprint]:
     from gateway.auth.account import bp as account_bp
+    from gateway.auth.invitations_api import bp as invitations_bp
     from gateway.auth.routes import bp as auth_bp
-    from gateway.identity.api import bp as teams_bp
-    from gateway.identity.invitations_api import bp as invitations_bp
-    from gateway.identity.routing_api import bp as routing_bp
+    from gateway.auth.routing_api import bp as routing_bp
+    from gateway.auth.teams_api import bp as teams_bp
 
     cors.install(app)
     return [auth_bp, account_bp, teams_bp, invitations_bp, routing_bp]

@@ -8,12 +8,12 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from gateway import cors, ratelimit
-from gateway.auth.passwords import needs_rehash, rehash, verify_password
 from gateway.auth.principal import require_principal
 from gateway.auth.sessions import clear_cookie, end_all_sessions, issue_cookie, session_user
 from gateway.errors import GatewayError, Unauthorized
 from gateway.identity import validation as v
 from gateway.identity.models import Team, User
+from gateway.identity.passwords import needs_rehash, rehash, verify_password
 from gateway.identity.service import user_json
 
 bp = Blueprint("gateway_auth", __name__, url_prefix="/api/auth")

@@ -75,7 +75,7 @@ def _runner(op: Op) -> Callable[[argparse.Namespace, GatewayConfig], int]:
 
 async def _with_database(op: Op, args: argparse.Namespace, config: GatewayConfig) -> int:
     from gateway.app import opened
-    from gateway.cli import print_json
+    from gateway.commands import print_json
 
     async with opened(config) as gw:
         await gw.db.ensure_schema(config.gateway.auto_migrate)
@@ -151,7 +151,7 @@ async def _users_set_password(args: argparse.Namespace, gw: Any) -> Any:
 
 
 async def _tokens_create(args: argparse.Namespace, gw: Any) -> Any:
-    from gateway.auth.tokens import create_api_token
+    from gateway.identity.tokens import create_api_token
 
     user = await _user(args.email)
     expires = None

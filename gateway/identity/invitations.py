@@ -22,12 +22,11 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway.auth.passwords import hash_password
-from gateway.auth.principal import Principal
-from gateway.auth.tokens import hash_token
 from gateway.errors import Conflict, Forbidden, NotFound, Unauthorized
 from gateway.identity import validation as v
 from gateway.identity.models import Invitation, Membership, Team, User
+from gateway.identity.passwords import hash_password
+from gateway.identity.tokens import hash_token
 from gateway.responses import iso
 
 INVITATION_TTL = timedelta(days=7)
@@ -101,7 +100,7 @@ class Accepted:
 
 async def accept(
     token: str,
-    principal: Principal | None,
+    signed_in_user_id: int | None,
     body: dict[str, Any],
     now: datetime,
 ) -> Accepted:
@@ -115,9 +114,9 @@ async def accept(
     """
     row = await pending(token, now)
     existing = await User.get_or_none(email=row.email)
-    if principal is not None and (existing is None or principal.user_id != existing.id):
+    if signed_in_user_id is not None and (existing is None or signed_in_user_id != existing.id):
         raise Forbidden("Sign in as the invited address to accept this invitation")
-    if existing is not None and principal is None:
+    if existing is not None and signed_in_user_id is None:
         if "password" in body:
             raise Conflict("An account with this address exists: sign in as it, then accept")
         raise Unauthorized("Sign in as the invited address to accept this invitation")

@@ -9,10 +9,10 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway.auth.passwords import hash_password
 from gateway.errors import Conflict, NotFound
 from gateway.identity import validation as v
 from gateway.identity.models import Membership, PhoneNumber, Team, User, VoiceAgent
+from gateway.identity.passwords import hash_password
 from gateway.responses import iso
 
 

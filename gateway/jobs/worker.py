@@ -27,7 +27,6 @@ from gateway.events import JobContext, PermanentFailure, RetryLater
 from gateway.jobs import queue, wakeups
 from gateway.jobs.models import Job
 from gateway.logs import redactor
-from gateway.webhooks.models import WebhookEvent
 
 log = logging.getLogger("gateway.jobs")
 
@@ -124,7 +123,7 @@ class Worker:
             await queue.fail(job, now(), f"no handler named {job.handler!r}", retry_in=None)
             log.error("job %s dead: handler %s is not registered", job.id, job.handler)
             return
-        event = await WebhookEvent.get(id=job.event_id)
+        event = await job.event  # the row through the foreign key: jobs know no webhook module
         ctx = JobContext(
             event=event,
             job=job,

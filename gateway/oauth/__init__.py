@@ -7,7 +7,13 @@ and, after a 401, ``await get_access_token(team, name, rejected=token)``.
 
 from __future__ import annotations
 
-from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider, RevokeRequest
+from gateway.oauth.provider import (
+    AccountInfo,
+    IdentityRequest,
+    OAuthProvider,
+    Options,
+    RevokeRequest,
+)
 from gateway.oauth.revoke import RevocationFailed
 from gateway.oauth.tokens import (
     NotConnected,
@@ -23,6 +29,7 @@ __all__ = [
     "NotConnected",
     "OAuthProvider",
     "OAuthTokenError",
+    "Options",
     "ReconnectRequired",
     "RevocationFailed",
     "RevokeRequest",

@@ -100,7 +100,7 @@ async def reencrypt_all(cipher: TokenCipher) -> dict[str, int]:
 
 async def rotate(config: GatewayConfig, new_key: str | None = None, prune: bool = False) -> int:
     from gateway.app import opened
-    from gateway.cli import print_json
+    from gateway.commands import print_json
     from gateway.secrets import read_generated, write_generated
 
     keys = new_key_ring(config, new_key)

@@ -21,8 +21,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway.auth.tokens import hash_token
 from gateway.errors import GatewayError, ServiceUnavailable, ValidationError
+from gateway.identity.tokens import hash_token
 from gateway.oauth import binding, common
 from gateway.oauth.client import TokenEndpointError, token_request
 from gateway.oauth.models import OAuthConnection, OAuthState

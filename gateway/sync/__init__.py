@@ -8,6 +8,8 @@ provider through a :class:`ProviderSession` (``ctx.provider_session(provider)``)
 
 from __future__ import annotations
 
+from gateway.contacts import MISSED, ContactAnswer, ContactCache, find_contact, lookup_contact
+from gateway.sync import ledger  # the documented namespace: ledger.effect(...)
 from gateway.sync.contract import (
     CRM,
     CallToLog,
@@ -24,6 +26,7 @@ from gateway.sync.ledger import (
     effects_for_call,
     event_subject,
 )
+from gateway.sync.phone import national_digits, same_number, to_e164
 from gateway.sync.session import (
     ProviderAuthFailed,
     ProviderError,
@@ -35,9 +38,12 @@ from gateway.sync.session import (
 
 __all__ = [
     "CRM",
+    "MISSED",
     "CRMRequest",
     "CallToLog",
     "Contact",
+    "ContactAnswer",
+    "ContactCache",
     "Logged",
     "ProviderAuthFailed",
     "ProviderError",
@@ -52,4 +58,10 @@ __all__ = [
     "effect_json",
     "effects_for_call",
     "event_subject",
+    "find_contact",
+    "ledger",
+    "lookup_contact",
+    "national_digits",
+    "same_number",
+    "to_e164",
 ]

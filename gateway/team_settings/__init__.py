@@ -15,6 +15,7 @@ the API. See docs/team-settings.md.
 from __future__ import annotations
 
 from gateway.team_settings.codec import PLACEHOLDER
+from gateway.team_settings.models import TeamPluginSettings
 from gateway.team_settings.registry import registered
 from gateway.team_settings.store import (
     TeamSettingsInvalid,
@@ -24,6 +25,7 @@ from gateway.team_settings.store import (
 
 __all__ = [
     "PLACEHOLDER",
+    "TeamPluginSettings",
     "TeamSettingsInvalid",
     "get_many_team_settings",
     "get_team_settings",

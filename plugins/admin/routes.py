@@ -6,12 +6,11 @@ import logging
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from gateway import ratelimit
-from gateway.app import get_gateway
-from gateway.auth.principal import require_super_admin
-from gateway.db import is_postgres, is_sqlite
+from gateway import get_gateway, ratelimit
+from gateway.auth import require_super_admin
 from gateway.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from gateway.identity import validation as v
+from gateway.sql import is_postgres, is_sqlite
 from plugins.admin import settings
 from plugins.admin import setup as setup_mod
 

@@ -12,12 +12,10 @@ from quart import Request
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway.auth.principal import bearer_token
-from gateway.auth.tokens import create_api_token
+from gateway.auth import bearer_token, create_api_token
 from gateway.clock import Clock
 from gateway.errors import Conflict
-from gateway.identity import service
-from gateway.identity.models import User
+from gateway.identity import User, create_user, user_json
 from plugins.admin.models import SETUP_SLOT, SetupRecord
 
 log = logging.getLogger("gateway.plugins.admin")
@@ -69,9 +67,7 @@ async def create_super_admin(
                 raise Conflict(ALREADY_DONE)
             # The service functions run on this transaction: Tortoise routes queries of
             # this task to the open transaction's connection.
-            user = await service.create_user(
-                email, password=password, name=name, is_super_admin=True
-            )
+            user = await create_user(email, password=password, name=name, is_super_admin=True)
             await SetupRecord.filter(slot=SETUP_SLOT).using_db(conn).update(user_id=user.id)
             token, _row = await create_api_token(user, label="setup")
     except IntegrityError:
@@ -79,4 +75,4 @@ async def create_super_admin(
     log.warning(
         "super admin created by setup (user id %s); the setup endpoint is now closed", user.id
     )
-    return service.user_json(user), token
+    return user_json(user), token

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-from gateway.calls.models import Recording
+from gateway.calls import Recording
 from gateway.scheduling import TaskContext
 from gateway.storage import BlobStorage, recording_storage
 from plugins.cron.settings import CronSettings

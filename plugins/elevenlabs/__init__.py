@@ -28,7 +28,7 @@ from quart import Blueprint, Quart
 
 from gateway import hookimpl
 from gateway.config import GatewayConfig
-from gateway.webhooks.source import Streaming, WebhookSource
+from gateway.webhooks import Streaming, WebhookSource
 from plugins.elevenlabs import commands, personalize
 from plugins.elevenlabs import settings as settings_mod
 from plugins.elevenlabs.events import Applier, Parser

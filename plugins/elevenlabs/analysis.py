@@ -16,16 +16,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.calls.analysis import (
+from gateway.calls import (
     AnalysisUpdate,
+    Call,
+    CallAnalysis,
     InitiationFailure,
+    Recording,
     TranscriptTurn,
+    analyzed_event,
+    initiation_failed_event,
     record_initiation_failure,
     upsert_analysis,
 )
-from gateway.calls.events import analyzed_event, initiation_failed_event
-from gateway.calls.models import Call, CallAnalysis, Recording
-from gateway.webhooks.source import ApplyContext
+from gateway.webhooks import ApplyContext
 
 PROVIDER = "elevenlabs"
 TRANSCRIPTION = "post_call_transcription"

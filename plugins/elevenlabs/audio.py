@@ -20,15 +20,18 @@ from typing import Any
 
 from quart import current_app
 
-from gateway.calls.analysis import attach_audio, call_for_analysis
-from gateway.calls.events import VoiceCallAudioStored
-from gateway.calls.models import Call, Recording
-from gateway.calls.recordings import expiry
+from gateway.calls import (
+    Call,
+    Recording,
+    VoiceCallAudioStored,
+    attach_audio,
+    call_for_analysis,
+    expiry,
+)
 from gateway.errors import ValidationError
-from gateway.identity.models import Team
+from gateway.identity import Team
 from gateway.storage import recording_storage
-from gateway.webhooks.jsonscan import Span, copy_base64
-from gateway.webhooks.source import ApplyContext, WebhookRequest
+from gateway.webhooks import ApplyContext, Span, WebhookRequest, copy_base64
 from plugins.elevenlabs.settings import ElevenLabsSettings
 
 log = logging.getLogger("gateway.plugins.elevenlabs")

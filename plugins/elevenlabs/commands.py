@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway import get_gateway
 from gateway.config import GatewayConfig
 from gateway.errors import StartupError
 from plugins.elevenlabs.api import ApiError
@@ -60,8 +61,7 @@ def cmd_reconcile(args: argparse.Namespace, config: GatewayConfig) -> int:
 
 
 async def _run(args: argparse.Namespace, config: GatewayConfig) -> int:
-    from gateway.app import create_app
-    from gateway.cli import print_json
+    from gateway.commands import create_app, print_json
 
     settings = load_quietly(config)
     if settings.api_key is None or not settings.api_key.get_secret_value():
@@ -69,7 +69,7 @@ async def _run(args: argparse.Namespace, config: GatewayConfig) -> int:
     # A process of its own, like `gateway worker`: database, HTTP session, no job worker.
     config.gateway.run_worker = False
     app = create_app(config)
-    gw = app.extensions["gateway"]
+    gw = get_gateway(app)
     hours = args.hours if args.hours is not None else settings.reconcile_lookback_hours
     since = args.since or gw.clock.now() - timedelta(hours=hours)
     await app.startup()

@@ -27,8 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.errors import PayloadTooLarge, ValidationError
-from gateway.webhooks.jsonscan import TooLarge, scan_json_file
-from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookRequest
+from gateway.webhooks import ApplyContext, ParsedEvent, TooLarge, WebhookRequest, scan_json_file
 from plugins.elevenlabs import analysis, audio
 from plugins.elevenlabs.settings import ElevenLabsSettings
 

@@ -34,13 +34,13 @@ from typing import Any
 from quart import Blueprint, Quart, current_app, jsonify, request
 from tortoise import connections
 
-from gateway.calls.analysis import Personalization
-from gateway.contacts import MISSED, ContactAnswer, ContactCache
+from gateway import get_gateway
+from gateway.calls import Personalization
 from gateway.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized, ValidationError
-from gateway.identity.models import PhoneNumber, Team, VoiceAgent
+from gateway.identity import PhoneNumber, Team, VoiceAgent
 from gateway.sql import marks
-from gateway.team_settings import TeamSettingsInvalid, get_team_settings
-from gateway.team_settings.models import TeamPluginSettings
+from gateway.sync import MISSED, ContactAnswer, ContactCache
+from gateway.team_settings import TeamPluginSettings, TeamSettingsInvalid, get_team_settings
 from plugins.elevenlabs import variables
 from plugins.elevenlabs.settings import NAME, ElevenLabsSettings
 from plugins.elevenlabs.team_settings import ElevenLabsTeamSettings
@@ -94,11 +94,11 @@ class Personalizer:
             ttl_seconds=settings.lookup_cache_seconds,
             max_entries=settings.lookup_cache_entries,
         )
-        self.writer = PersonalizationWriter(app.extensions["gateway"].clock)
+        self.writer = PersonalizationWriter(get_gateway(app).clock)
         self._team_settings: dict[int, tuple[int, ElevenLabsTeamSettings]] = {}
         # (called number, agent) -> (expires, Resolved): a warm call reads no database.
         self._resolved: OrderedDict[tuple[str, str], tuple[float, Resolved]] = OrderedDict()
-        self.clock = app.extensions["gateway"].clock
+        self.clock = get_gateway(app).clock
 
     # -- the team and its settings ------------------------------------------------------
 
@@ -184,7 +184,7 @@ class Personalizer:
             self.writer.submit(
                 Personalization(
                     call_sid=call_sid,
-                    at=self.app.extensions["gateway"].clock.now(),
+                    at=get_gateway(self.app).clock.now(),
                     team_id=resolved.team.id if resolved.team is not None else None,
                     agent_id=agent_id,
                     provider=NAME,

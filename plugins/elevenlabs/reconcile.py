@@ -24,12 +24,11 @@ from typing import Any
 
 import aiohttp
 
+from gateway import get_gateway
 from gateway.errors import ValidationError
-from gateway.identity.models import VoiceAgent
-from gateway.jobs.worker import notify
-from gateway.webhooks.models import WebhookEvent
-from gateway.webhooks.store import Delivery, store_batch
-from gateway.webhooks.store import dedup_key as stored_key
+from gateway.identity import VoiceAgent
+from gateway.webhooks import Delivery, WebhookEvent, notify, store_batch
+from gateway.webhooks import dedup_key as stored_key
 from plugins.elevenlabs.analysis import TRANSCRIPTION, integer
 from plugins.elevenlabs.api import ConversationsApi
 from plugins.elevenlabs.events import dedup_key, parse_envelope
@@ -97,7 +96,7 @@ async def reconcile(app: Any, *, since: datetime, http: aiohttp.ClientSession) -
     :raises NotConfigured: no ``api_key``.
     :raises plugins.elevenlabs.api.ApiError: the API refused or kept failing.
     """
-    gw = app.extensions["gateway"]
+    gw = get_gateway(app)
     settings = load_quietly(gw.config)
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise NotConfigured("[plugins.elevenlabs] api_key is not configured")
@@ -136,7 +135,7 @@ async def reconcile(app: Any, *, since: datetime, http: aiohttp.ClientSession) -
 
 
 async def _import(app: Any, api: ConversationsApi, source: Any, cid: str, report: Report) -> None:
-    gw = app.extensions["gateway"]
+    gw = get_gateway(app)
     conversation = await api.conversation(cid)
     if conversation is None:
         log.warning("elevenlabs reconcile: conversation %s is listed but not found", cid)

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.webhooks.source import WebhookRequest
+from gateway.webhooks import WebhookRequest
 
 HEADER = "ElevenLabs-Signature"
 SCHEME = "v0"

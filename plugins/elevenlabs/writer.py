@@ -20,7 +20,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from gateway.calls.analysis import Personalization, record_personalizations
+from gateway.calls import Personalization, record_personalizations
 
 log = logging.getLogger("gateway.plugins.elevenlabs")
 

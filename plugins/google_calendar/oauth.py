@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider
+from gateway.oauth import AccountInfo, IdentityRequest, OAuthProvider
 from plugins.google_calendar.settings import NAME, GoogleCalendarSettings
 
 USERINFO_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gateway import hookimpl
 from gateway.config import GatewayConfig
-from gateway.oauth.provider import OAuthProvider
+from gateway.oauth import OAuthProvider
 from gateway.sync import CRM
 from plugins.hubspot.oauth import build, parse_token, token_error
 from plugins.hubspot.settings import NAME, HubSpotSettings, HubSpotTeamSettings

@@ -24,8 +24,17 @@ import html
 from datetime import UTC
 from typing import Any
 
-from gateway.sync import CRM, CallToLog, Contact, CRMRequest, Logged, RateLimit, Skip
-from gateway.sync.phone import national_digits, to_e164
+from gateway.sync import (
+    CRM,
+    CallToLog,
+    Contact,
+    CRMRequest,
+    Logged,
+    RateLimit,
+    Skip,
+    national_digits,
+    to_e164,
+)
 from gateway.team_settings import get_team_settings
 from plugins.hubspot.settings import NAME, HubSpotSettings, HubSpotTeamSettings
 

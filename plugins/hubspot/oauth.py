@@ -20,8 +20,13 @@ from typing import Any
 
 import aiohttp
 
-from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider, RevokeRequest
-from gateway.oauth.revoke import RevocationFailed
+from gateway.oauth import (
+    AccountInfo,
+    IdentityRequest,
+    OAuthProvider,
+    RevocationFailed,
+    RevokeRequest,
+)
 from plugins.hubspot.settings import NAME, HubSpotSettings
 
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)

@@ -13,8 +13,8 @@ from typing import Any
 
 from quart import Quart, Request, current_app
 
-from gateway import hookimpl
-from gateway.auth.principal import Principal, bearer_token
+from gateway import get_gateway, hookimpl
+from gateway.auth import Principal, bearer_token
 from gateway.config import GatewayConfig
 from plugins.jwt_auth import settings
 from plugins.jwt_auth.verify import TokenVerifier, looks_like_jwt
@@ -33,7 +33,7 @@ def register_routes(app: Quart, config: GatewayConfig) -> None:
 def startup(app: Quart, config: GatewayConfig) -> None:
     cfg = settings.load(config)
     if cfg is not None:
-        app.extensions[EXTENSION] = TokenVerifier(cfg, app.extensions["gateway"].clock)
+        app.extensions[EXTENSION] = TokenVerifier(cfg, get_gateway(app).clock)
 
 
 @hookimpl
@@ -45,4 +45,4 @@ async def authenticate(request: Request, config: GatewayConfig) -> Principal | N
     verifier: TokenVerifier | None = app.extensions.get(EXTENSION)
     if verifier is None:
         return None
-    return await verifier.principal(token, app.extensions["gateway"].http)
+    return await verifier.principal(token, get_gateway(app).http)

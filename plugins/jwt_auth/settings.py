@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 
 from gateway.config import GatewayConfig, PluginSettings
 from gateway.errors import StartupError
-from gateway.identity.models import ROLES
+from gateway.identity import ROLES
 
 PLUGIN = "jwt_auth"
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})

@@ -19,13 +19,11 @@ from joserfc.errors import (
 )
 from joserfc.jwk import OctKey
 
-from gateway.auth.principal import Principal
-from gateway.auth.tokens import TOKEN_PREFIX
+from gateway.auth import TOKEN_PREFIX, Principal
 from gateway.clock import Clock
 from gateway.errors import Conflict, GatewayError, Unauthorized, ValidationError
-from gateway.identity import service
+from gateway.identity import User, create_user
 from gateway.identity import validation as v
-from gateway.identity.models import User
 from plugins.jwt_auth.keys import JwksCache
 from plugins.jwt_auth.settings import JwtSettings
 
@@ -145,7 +143,7 @@ class TokenVerifier:
             raw_name = claims.get("name")
             name = raw_name if isinstance(raw_name, str) else ""
             try:
-                user = await service.create_user(email, name=name[:200])
+                user = await create_user(email, name=name[:200])
                 log.info("created user %s on first sight of a JWT", user.id)
             except Conflict:  # a parallel first request created it
                 user = await User.get_or_none(email=email)

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider
+from gateway.oauth import AccountInfo, IdentityRequest, OAuthProvider
 from plugins.microsoft_teams.settings import NAME, MicrosoftTeamsSettings
 
 TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gateway import hookimpl
 from gateway.config import GatewayConfig
-from gateway.oauth.provider import OAuthProvider
+from gateway.oauth import OAuthProvider
 from gateway.sync import CRM
 from plugins.salesforce.oauth import build, session_expired
 from plugins.salesforce.settings import NAME, SalesforceSettings, SalesforceTeamSettings

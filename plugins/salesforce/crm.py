@@ -29,6 +29,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from gateway import get_gateway
 from gateway.events import RetryLater
 from gateway.sync import (
     CRM,
@@ -40,8 +41,9 @@ from gateway.sync import (
     ProviderResponse,
     RateLimit,
     Skip,
+    national_digits,
+    to_e164,
 )
-from gateway.sync.phone import national_digits, to_e164
 from gateway.team_settings import get_team_settings
 from plugins.salesforce.oauth import session_expired
 from plugins.salesforce.settings import NAME, SalesforceSettings, SalesforceTeamSettings
@@ -217,7 +219,7 @@ class SalesforceCrm:
         if not settings.log_calls:
             raise Skip("the team's Salesforce settings do not log calls")
         direction = "Outbound" if call.direction == "outbound" else "Inbound"
-        started = call.started_at or req.app.extensions["gateway"].clock.now()
+        started = call.started_at or get_gateway(req.app).clock.now()
         task: dict[str, Any] = {
             "Subject": f"AI agent call ({direction.lower()})",
             "TaskSubtype": "Call",

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from gateway.errors import ValidationError
-from gateway.oauth.provider import AccountInfo, IdentityRequest, OAuthProvider, Options
+from gateway.oauth import AccountInfo, IdentityRequest, OAuthProvider, Options
 from plugins.salesforce.settings import NAME, SalesforceSettings
 
 log = logging.getLogger("plugins.salesforce")

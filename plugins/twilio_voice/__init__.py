@@ -14,7 +14,7 @@ from __future__ import annotations
 from gateway import hookimpl
 from gateway.config import GatewayConfig
 from gateway.events import EventHandler
-from gateway.webhooks.source import WebhookSource
+from gateway.webhooks import WebhookSource
 from plugins.twilio_voice import recording, settings, status, voice
 from plugins.twilio_voice.media import Downloader
 from plugins.twilio_voice.verify import Accounts, Verifier

@@ -17,10 +17,9 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from gateway.calls.models import Recording
-from gateway.calls.recordings import expiry
+from gateway.calls import Recording, expiry
 from gateway.events import JobContext, PermanentFailure, RetryLater
-from gateway.identity.models import Team
+from gateway.identity import Team
 from gateway.storage import recording_storage
 from plugins.twilio_voice.settings import TwilioVoiceSettings
 from plugins.twilio_voice.verify import Accounts

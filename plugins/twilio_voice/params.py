@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from gateway.calls.models import Call, Recording
+from gateway.calls import Call, Recording
 from gateway.errors import ValidationError
-from gateway.inputs import id_max, max_length
+from gateway.webhooks import id_max, max_length
 
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 _DIGITS = re.compile(r"^[0-9]{1,20}$")

@@ -3,9 +3,8 @@ transaction; fetching the file is a job (:mod:`plugins.twilio_voice.media`)."""
 
 from __future__ import annotations
 
-from gateway.calls.models import Call
-from gateway.calls.recordings import RecordingUpdate, upsert_recording
-from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookRequest
+from gateway.calls import Call, RecordingUpdate, upsert_recording
+from gateway.webhooks import ApplyContext, ParsedEvent, WebhookRequest
 from plugins.twilio_voice import params as p
 
 EVENT_TYPE = "voice.recording.status"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 
-from gateway.calls.status import CallUpdate, upsert_calls
-from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookRequest
+from gateway.calls import CallUpdate, upsert_calls
+from gateway.webhooks import ApplyContext, ParsedEvent, WebhookRequest
 from plugins.twilio_voice import params as p
 from plugins.twilio_voice.signature import signed_params
 

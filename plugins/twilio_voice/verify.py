@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from gateway.webhooks.source import WebhookRequest
+from gateway.webhooks import WebhookRequest
 from plugins.twilio_voice import signature
 from plugins.twilio_voice.settings import TwilioVoiceSettings
 

@@ -16,9 +16,9 @@ import aiohttp
 from quart import Response
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
-from gateway.calls.status import CallUpdate, upsert_call
-from gateway.identity.models import PhoneNumber, VoiceAgent
-from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookRequest
+from gateway.calls import CallUpdate, upsert_call
+from gateway.identity import PhoneNumber, VoiceAgent
+from gateway.webhooks import ApplyContext, ParsedEvent, WebhookRequest
 from plugins.twilio_voice import params as p
 from plugins.twilio_voice.settings import TwilioVoiceSettings
 
@@ -166,7 +166,7 @@ async def _answer(settings: TwilioVoiceSettings, req: WebhookRequest, teams: lis
     if settings.voice_mode == "stream":
         assert settings.stream_url is not None
         return stream_twiml(settings.stream_url, agent_id, team_id, form)
-    from gateway.app import get_gateway
+    from gateway import get_gateway
 
     http = get_gateway().http
     answer = await register_call(http, settings, agent_id, form) if http else None

@@ -4,7 +4,7 @@ Who may do what: any signed-in user may create a team (and becomes its owner; a 
 admin may name another existing user as owner). Members may read their team; owners and
 admins change it; only owners (and super admins) grant, change or remove the owner role.
 A team always keeps at least one owner. Nobody is added to a team without consenting:
-owners and admins invite (:mod:`gateway.identity.invitations_api`), the invitee accepts.
+owners and admins invite (:mod:`gateway.auth.invitations_api`), the invitee accepts.
 """
 
 from __future__ import annotations

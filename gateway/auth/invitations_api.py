@@ -116,7 +116,9 @@ async def accept(token: str) -> Response:
     except GatewayError:  # a stale cookie: treated as not signed in
         principal = None
     body = await inputs.json_body(optional=True)  # {} is enough when signed in
-    done = await invitations.accept(token, principal, body, _gw().clock.now())
+    done = await invitations.accept(
+        token, principal.user_id if principal else None, body, _gw().clock.now()
+    )
     from gateway.identity.service import team_json
 
     response = jsonify(
