@@ -29,9 +29,10 @@ async def send(client, delivery) -> None:
     assert resp.status_code == 200, (delivery.path, await resp.get_data(as_text=True))
 
 
-async def told_call(make_app, media, clock, db: str = "sqlite"):
+async def told_call(make_app, media, clock, db: str = "sqlite", **more_plugins):
     """The app, the story and the two teams' members' headers, after the whole call."""
-    app = await make_app(db=db, plugins=plugin_settings(media.base_url, SECRET))
+    plugins = {**plugin_settings(media.base_url, SECRET), **more_plugins}
+    app = await make_app(db=db, plugins=plugins)
     team = await make_team("Acme")
     await PhoneNumber.create(team=team, number="+14155550100")
     await VoiceAgent.create(team=team, agent_id=AGENT)
