@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway import hookimpl
 from gateway.identity import service
 from gateway.identity.models import PhoneNumber, VoiceAgent
 from gateway.jobs.worker import run_pending_jobs
@@ -190,3 +191,61 @@ async def test_bad_filters_are_400(app, query, field):
     body = await resp.get_json()
     assert resp.status_code == 400, body
     assert (body["code"], body["field"]) == ("VALIDATION_ERROR", field)
+
+
+class Crm:
+    """A CRM plugin whose lookup knows the caller."""
+
+    @hookimpl
+    async def lookup_contact(self, team, phone):
+        return {"name": "Jo Smith"} if phone == "+14155550199" else None
+
+
+async def test_the_timeline_says_what_the_agent_was_told_and_who_answered(make_app, media, clock):
+    psecret = "psec-calls-api-0123456789"
+    plugins = plugin_settings(media.base_url, SECRET)
+    plugins["elevenlabs"]["personalize_secret"] = psecret
+    app = await make_app(plugins={**plugins, "crm": {}}, extra_plugins=[("crm", Crm())])
+    team = await make_team("Acme")
+    await PhoneNumber.create(team=team, number="+14155550100")
+    await VoiceAgent.create(team=team, agent_id=AGENT)
+    member = await member_headers(team, "member@acme.test", "member")
+    owner = await member_headers(team, "owner@acme.test", "owner")
+    client = app.test_client()
+    variables = {
+        "dynamic_variables": {"customer_name": "there"},
+        "contact_variables": {"customer_name": "name"},
+    }
+    resp = await client.put(
+        f"/api/teams/{team.id}/settings/elevenlabs", json=variables, headers=owner
+    )
+    assert resp.status_code == 200, await resp.get_data(as_text=True)
+    story = CallStory(
+        call_sid=sid("CA"),
+        recording_sid=sid("RE"),
+        conversation_id="conv_personalized",
+        public_url="https://gateway.test",
+        media_url=media.url_for("RE0"),
+        start=int(clock.now().timestamp()),
+    )
+    client = app.test_client()
+    asked = {
+        "caller_id": story.caller,
+        "agent_id": AGENT,
+        "called_number": story.number,
+        "call_sid": story.call_sid,
+    }
+    resp = await client.post(
+        "/api/webhooks/elevenlabs/personalize", json=asked, headers={"X-Webhook-Secret": psecret}
+    )
+    assert resp.status_code == 200, await resp.get_data(as_text=True)
+    await send(client, story.status("ringing", 1, 2))
+    body = await (await client.get("/api/calls", headers=member)).get_json()
+    resp = await client.get(f"/api/calls/{body['items'][0]['id']}", headers=member)
+    timeline = await resp.get_json()
+    told = timeline["personalization"]
+    assert told["answered_by"] == "crm"
+    assert told["contact"] == {"name": "Jo Smith"}
+    assert told["at"] is not None
+    assert told["dynamic_variables"]["customer_name"] == "Jo Smith"
+    assert timeline["analysis"]["outcome"] is None  # asked, not analyzed yet

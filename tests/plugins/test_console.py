@@ -251,3 +251,35 @@ async def test_invitation_accept_sets_a_password_and_signs_in(app, clock):
     assert resp.headers["Location"] == f"/console/calls?team={team.id}&notice=password_set"
     page = await html(invitee, resp.headers["Location"])
     assert "new@acme.test" in page and "Welcome!" in page
+
+
+async def test_the_team_switcher_changes_the_team_of_every_page(app):
+    owner = await make_user("owner@acme.test")
+    acme = await make_team("Acme", owner)
+    globex = await make_team("Globex", owner)
+    from gateway.calls.models import Call
+
+    await Call.create(
+        external_id="CA-acme", status="completed", team_id=acme.id, from_number="+1555"
+    )
+    await Call.create(
+        external_id="CA-globex", status="busy", team_id=globex.id, from_number="+1666"
+    )
+    client = app.test_client()
+    await sign_in(client, "owner@acme.test")
+    page = await html(client, "/console/calls")
+    assert '<label for="team-switch">Team</label>' in page
+    assert "+1555" in page and "+1666" not in page
+    resp = await client.post(
+        "/console/team",
+        form={"csrf_token": csrf_of(page), "team_id": str(globex.id), "next": "/console/calls"},
+    )
+    assert resp.status_code == 303 and resp.headers["Location"] == "/console/calls"
+    page = await html(client, "/console/calls")
+    assert "+1666" in page and "+1555" not in page
+    # A team the visitor is not in is ignored, not trusted.
+    resp = await client.post(
+        "/console/team", form={"csrf_token": csrf_of(page), "team_id": "999", "next": "/x"}
+    )
+    assert resp.headers["Location"] == "/console/calls"
+    assert "+1666" in await html(client, "/console/calls")
