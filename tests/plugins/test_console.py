@@ -283,3 +283,26 @@ async def test_the_team_switcher_changes_the_team_of_every_page(app):
     )
     assert resp.headers["Location"] == "/console/calls"
     assert "+1666" in await html(client, "/console/calls")
+
+
+def test_each_integration_state_in_words():
+    from plugins.console.pages.integrations import state_of
+
+    base = {"configured": True, "account": None, "last_error": None}
+    assert state_of({**base, "configured": False}) == ("off", "not configured")
+    assert state_of({**base, "status": "not_connected"}) == ("off", "not connected")
+    connected = {**base, "status": "connected", "account": {"id": "24681357", "label": "acme"}}
+    assert state_of(connected) == ("ok", "connected as acme")
+    refused = {**base, "status": "needs_reconnect", "last_error": "invalid_grant"}
+    assert state_of(refused) == ("bad", "needs reconnect: invalid_grant")
+    assert state_of({**base, "status": "error"}) == ("bad", "needs reconnect: error")
+
+
+async def test_providers_without_credentials_are_not_configured(app):
+    owner = await make_user("owner@acme.test")
+    await make_team("Acme", owner)
+    client = app.test_client()
+    await sign_in(client, "owner@acme.test")
+    page = await html(client, "/console/integrations")
+    assert 'data-state="not_configured">not configured<' in page
+    assert "Connect Salesforce" not in page  # nothing to connect with
