@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from quart import Response, g, redirect, render_template, request
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, NotFound
 from plugins.console import api, csrf
 from plugins.console.blueprint import bp
 
@@ -60,6 +60,14 @@ class Visitor:
 
 def visitor() -> Visitor:
     return g.console_visitor  # type: ignore[no-any-return]
+
+
+def team_id() -> int:
+    """The id of the team the page is about (a visitor in no team gets a 404 page)."""
+    team = visitor().team
+    if team is None:
+        raise NotFound("You are not in any team yet")
+    return int(team["id"])
 
 
 def login_redirect() -> Response:

@@ -9,7 +9,7 @@ from quart import request
 
 from plugins.console import api, forms
 from plugins.console.blueprint import bp
-from plugins.console.views import back, render, signed_in, visitor
+from plugins.console.views import back, render, signed_in, team_id, visitor
 
 PAGE = "/console/team"
 
@@ -51,7 +51,7 @@ async def team() -> Any:
 @signed_in
 async def invite() -> Any:
     form = await request.form
-    tid = visitor().team["id"] if visitor().team else 0
+    tid = team_id()
     answer = await api.call(
         "POST",
         f"/api/teams/{tid}/invitations",
@@ -66,7 +66,7 @@ async def invite() -> Any:
 @bp.post("/team/invitations/<int:invitation_id>/revoke")
 @signed_in
 async def revoke_invitation(invitation_id: int) -> Any:
-    tid = visitor().team["id"] if visitor().team else 0
+    tid = team_id()
     answer = await api.call("DELETE", f"/api/teams/{tid}/invitations/{invitation_id}")
     if not answer.ok:
         raise api.ApiFailed(answer)
@@ -77,7 +77,7 @@ async def revoke_invitation(invitation_id: int) -> Any:
 @signed_in
 async def add_number() -> Any:
     form = await request.form
-    tid = visitor().team["id"] if visitor().team else 0
+    tid = team_id()
     answer = await api.call(
         "POST", f"/api/teams/{tid}/phone-numbers", json={"number": form.get("number", "")}
     )
@@ -89,7 +89,7 @@ async def add_number() -> Any:
 @bp.post("/team/phone-numbers/<int:number_id>/remove")
 @signed_in
 async def remove_number(number_id: int) -> Any:
-    tid = visitor().team["id"] if visitor().team else 0
+    tid = team_id()
     answer = await api.call("DELETE", f"/api/teams/{tid}/phone-numbers/{number_id}")
     if not answer.ok:
         raise api.ApiFailed(answer)
@@ -123,7 +123,7 @@ async def revoke_token(token_id: int) -> Any:
 
 
 async def _settings_view(plugin: str) -> dict[str, Any]:
-    tid = visitor().team["id"] if visitor().team else 0
+    tid = team_id()
     return await api.get(f"/api/teams/{tid}/settings/{plugin}")  # type: ignore[no-any-return]
 
 
@@ -148,7 +148,7 @@ async def save_settings(plugin: str) -> Any:
     except forms.FormError as exc:
         error = (exc.field, str(exc))
     else:
-        tid = visitor().team["id"] if visitor().team else 0
+        tid = team_id()
         answer = await api.call("PUT", f"/api/teams/{tid}/settings/{plugin}", json=doc)
         if answer.ok:
             notice = "saved" if answer.body.get("changed") else "unchanged"
