@@ -306,3 +306,33 @@ async def test_providers_without_credentials_are_not_configured(app):
     page = await html(client, "/console/integrations")
     assert 'data-state="not_configured">not configured<' in page
     assert "Connect Salesforce" not in page  # nothing to connect with
+
+
+async def test_every_plugins_settings_form_renders_and_saves_unchanged(app):
+    """Whatever a plugin's model holds (nested models, dicts, lists, secrets), its form
+    renders, and posting it back as shown is accepted."""
+    owner = await make_user("owner@acme.test")
+    await make_team("Acme", owner)
+    client = app.test_client()
+    await sign_in(client, "owner@acme.test")
+    team_page = await html(client, "/console/team")
+    plugins = re.findall(r'href="/console/settings/([a-z_]+)"', team_page)
+    assert {"hubspot", "elevenlabs"} <= set(plugins)
+    for plugin in plugins:
+        page = await html(client, f"/console/settings/{plugin}")
+        no_inline_code(page)
+        form: dict[str, str] = {"csrf_token": csrf_of(page)}
+        for tag in re.findall(r"<(?:input|textarea|select)[^>]*>", page):
+            name = re.search(r'name="([^"]+)"', tag)
+            if name is None or name.group(1) == "csrf_token" or "secret" in name.group(1):
+                continue
+            if 'type="checkbox"' in tag:
+                if "checked" in tag:
+                    form[name.group(1)] = "on"
+                continue
+            value = re.search(r'value="([^"]*)"', tag)
+            form[name.group(1)] = value.group(1) if value else ""
+        for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>([^<]*)</textarea>', page):
+            form[name] = text.replace("&#34;", '"').replace("&quot;", '"')
+        resp = await client.post(f"/console/settings/{plugin}", form=form)
+        assert resp.status_code == 303, (plugin, await resp.get_data(as_text=True))
