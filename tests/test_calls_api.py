@@ -30,10 +30,12 @@ async def send(client, delivery) -> None:
     assert resp.status_code == 200, (delivery.path, await resp.get_data(as_text=True))
 
 
-async def told_call(make_app, media, clock, db: str = "sqlite", **more_plugins):
+async def told_call(
+    make_app, media, clock, db: str = "sqlite", gateway: dict | None = None, **more_plugins
+):
     """The app, the story and the two teams' members' headers, after the whole call."""
     plugins = {**plugin_settings(media.base_url, SECRET), **more_plugins}
-    app = await make_app(db=db, plugins=plugins)
+    app = await make_app(db=db, plugins=plugins, **(gateway or {}))
     team = await make_team("Acme")
     await PhoneNumber.create(team=team, number="+14155550100")
     await VoiceAgent.create(team=team, agent_id=AGENT)
@@ -249,3 +251,25 @@ async def test_the_timeline_says_what_the_agent_was_told_and_who_answered(make_a
     assert told["at"] is not None
     assert told["dynamic_variables"]["customer_name"] == "Jo Smith"
     assert timeline["analysis"]["outcome"] is None  # asked, not analyzed yet
+
+
+async def test_a_recording_in_the_s3_bucket_streams_with_ranges(
+    make_app, media, clock, moto_server
+):
+    app, _story, _team, member, _ = await told_call(
+        make_app,
+        media,
+        clock,
+        gateway={"recording_storage": "s3", "s3": moto_server.settings(part_size_mib=5)},
+    )
+    client = app.test_client()
+    call_id = (await (await client.get("/api/calls", headers=member)).get_json())["items"][0]["id"]
+    timeline = await (await client.get(f"/api/calls/{call_id}", headers=member)).get_json()
+    url = timeline["recordings"][0]["url"]
+    resp = await client.get(url, headers={**member, "Range": "bytes=44-1043"})
+    assert resp.status_code == 206
+    assert resp.headers["Content-Range"] == f"bytes 44-1043/{len(AUDIO)}"
+    assert await resp.get_data() == AUDIO[44:1044]
+    resp = await client.head(url, headers=member)  # (the test client recounts the length)
+    assert (resp.status_code, resp.headers["Accept-Ranges"]) == (200, "bytes")
+    assert await resp.get_data() == b""

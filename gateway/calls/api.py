@@ -381,7 +381,9 @@ async def stream_recording(call_id: str, recording_id: str) -> Response:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     if request.method == "HEAD" or stop <= start:
-        return Response(b"", status=status, headers=headers)
+        head = Response(b"", status=status, headers=headers)
+        head.headers["Content-Length"] = headers["Content-Length"]  # the GET's length
+        return head
     try:
         stream = await store.stream(rec.storage_key, start, stop - 1)
     except RangeNotSatisfiable:
