@@ -336,3 +336,42 @@ async def test_every_plugins_settings_form_renders_and_saves_unchanged(app):
             form[name] = text.replace("&#34;", '"').replace("&quot;", '"')
         resp = await client.post(f"/console/settings/{plugin}", form=form)
         assert resp.status_code == 303, (plugin, await resp.get_data(as_text=True))
+
+
+async def test_own_tokens_and_phone_numbers_from_the_team_page(app):
+    owner = await make_user("owner@acme.test")
+    await make_team("Acme", owner)
+    client = app.test_client()
+    await sign_in(client, "owner@acme.test")
+    page = await html(client, "/console/team")
+    token = csrf_of(page)
+
+    resp = await client.post("/console/tokens", form={"csrf_token": token, "label": "ci"})
+    page = await resp.get_data(as_text=True)
+    assert resp.status_code == 201, page
+    secret = re.search(r'<code id="new-token">([^<]+)</code>', page).group(1)
+    resp = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {secret}"})
+    assert resp.status_code == 200  # the token shown is a working one
+    assert secret not in await html(client, "/console/team")  # shown once
+    resp = await client.post(
+        "/console/tokens", form={"csrf_token": token, "label": "x", "expires_in_days": "0"}
+    )
+    assert resp.status_code == 400
+    assert 'id="token-error"' in await resp.get_data(as_text=True)
+    token_id = re.search(r'action="/console/tokens/(\d+)/revoke"', page).group(1)
+    resp = await client.post(f"/console/tokens/{token_id}/revoke", form={"csrf_token": token})
+    assert resp.headers["Location"] == "/console/team?notice=token_revoked"
+    resp = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {secret}"})
+    assert resp.status_code == 401
+
+    resp = await client.post(
+        "/console/team/phone-numbers", form={"csrf_token": token, "number": "555-nope"}
+    )
+    assert resp.status_code == 400
+    assert 'id="number-error"' in await resp.get_data(as_text=True)
+    resp = await client.post(
+        "/console/team/phone-numbers", form={"csrf_token": token, "number": "+14155550100"}
+    )
+    assert resp.headers["Location"] == "/console/team?notice=number_added"
+    page = await html(client, "/console/team?notice=number_added")
+    assert "<code>+14155550100</code>" in page and "Phone number added." in page
