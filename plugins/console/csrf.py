@@ -7,13 +7,20 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from quart import Response, g, request
+from quart import Response, current_app, g, request
 
 from gateway.errors import Forbidden
 from plugins.console.blueprint import bp
 
 COOKIE = "console_csrf"
 FIELD = "csrf_token"
+
+
+def secure_cookies() -> bool:
+    """Only over https when the gateway is served over https (its public URL), also
+    behind a proxy that ends TLS before us."""
+    public_url = current_app.extensions["gateway"].config.gateway.public_url
+    return request.scheme == "https" or str(public_url).startswith("https://")
 
 
 def token() -> str:
@@ -55,6 +62,6 @@ async def set_cookie(response: Response) -> Response:
             path="/console",
             httponly=True,
             samesite="Strict",
-            secure=request.scheme == "https",
+            secure=secure_cookies(),
         )
     return response

@@ -70,6 +70,11 @@ async def test_sign_in_needs_the_csrf_token_and_sets_the_session(app):
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
     assert resp.headers["X-Frame-Options"] == "DENY"
+    cookie = resp.headers["Set-Cookie"]  # public_url is https: Secure, also over http
+    assert cookie.startswith("console_csrf=")
+    assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/console"} <= {
+        p.strip() for p in cookie.split(";")
+    }
     page = await resp.get_data(as_text=True)
     no_inline_code(page)
     assert '<label for="email">' in page and '<label for="password">' in page

@@ -9,7 +9,15 @@ from quart import redirect, request
 
 from plugins.console import api
 from plugins.console.blueprint import bp
-from plugins.console.views import TEAM_COOKIE, back, pass_cookies, render, signed_in, visitor
+from plugins.console.csrf import secure_cookies
+from plugins.console.views import (
+    TEAM_COOKIE,
+    back,
+    pass_cookies,
+    render,
+    signed_in,
+    visitor,
+)
 
 
 def _local(target: str | None, default: str = "/console/calls") -> str:
@@ -68,7 +76,7 @@ async def switch_team() -> Any:
             path="/console",
             httponly=True,
             samesite="Lax",
-            secure=request.scheme == "https",
+            secure=secure_cookies(),
         )
     return response
 
