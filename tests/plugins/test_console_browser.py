@@ -320,3 +320,15 @@ async def test_the_console_in_chromium(tmp_path):
         await hubspot.stop()
     # About a minute on a loaded 2-core machine; the journey alone is much less.
     print(f"console browser journey: {time.monotonic() - started:.1f} s")
+
+
+def test_without_chromium_it_skips_locally_and_fails_in_ci(monkeypatch, tmp_path):
+    import tests.plugins.test_console_browser as me
+
+    monkeypatch.setattr(me, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no-chromium is missing"):
+        me._chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no-chromium is missing"):
+        me._chromium()
