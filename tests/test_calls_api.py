@@ -273,3 +273,32 @@ async def test_a_recording_in_the_s3_bucket_streams_with_ranges(
     resp = await client.head(url, headers=member)  # (the test client recounts the length)
     assert (resp.status_code, resp.headers["Accept-Ranges"]) == (200, "bytes")
     assert await resp.get_data() == b""
+
+
+async def test_an_analysis_before_the_calls_first_callback_is_found_by_its_filters(
+    make_app, media, clock
+):
+    app = await make_app(plugins=plugin_settings(media.base_url, SECRET))
+    team = await make_team("Acme")
+    await PhoneNumber.create(team=team, number="+14155550100")
+    await VoiceAgent.create(team=team, agent_id=AGENT)
+    member = await member_headers(team, "member@acme.test", "member")
+    now = int(clock.now().timestamp())
+    story = CallStory(
+        call_sid=sid("CA"),
+        recording_sid=sid("RE"),
+        conversation_id="conv_early",
+        public_url="https://gateway.test",
+        media_url=media.url_for("RE0"),
+        start=now - 90,
+    )
+    client = app.test_client()
+    await send(client, story.transcription(now))  # ElevenLabs first,
+    await send(client, story.status("completed", 3, 65))  # then Twilio's callback
+    for query in ("outcome=success", f"agent={AGENT}&outcome=success"):
+        resp = await client.get(f"/api/calls?{query}", headers=member)
+        body = await resp.get_json()
+        assert [c["external_id"] for c in body["items"]] == [story.call_sid], query
+        assert body["items"][0]["outcome"] == "success"
+    resp = await client.get("/api/calls?outcome=failure", headers=member)
+    assert (await resp.get_json())["items"] == []

@@ -140,22 +140,30 @@ def _filtered(query: Any) -> Any:
     agent = text_arg("agent", Call, "agent_id")
     outcome = _choice("outcome", OUTCOMES)
     if agent is not None or outcome is not None:
-        ids = _analysed_call_ids(agent, outcome)
-        if agent is not None:
-            query = query.filter(Q(agent_id=agent) | Q(id__in=ids))
-        else:
-            query = query.filter(id__in=ids)
+        analysed = _analysed(agent, outcome)
+        query = query.filter(analysed | Q(agent_id=agent) if agent is not None else analysed)
     return query
 
 
-def _analysed_call_ids(agent: str | None, outcome: str | None) -> Any:
-    """A subquery: ids of the calls whose linked analysis matches."""
-    query = CallAnalysis.filter(call_id__isnull=False)
+def _analysed(agent: str | None, outcome: str | None) -> Q:
+    """Calls whose analysis matches: linked to the call row, or not linked yet (the
+    analysis came before the call's first callback) and found by the call's id or its
+    conversation's."""
+    found = CallAnalysis.all()
     if agent is not None:
-        query = query.filter(agent_id=agent)
+        found = found.filter(agent_id=agent)
     if outcome is not None:
-        query = query.filter(outcome=outcome)
-    return Subquery(query.values("call_id"))
+        found = found.filter(outcome=outcome)
+    unlinked = found.filter(call_id__isnull=True)
+    return (
+        Q(id__in=Subquery(found.filter(call_id__isnull=False).values("call_id")))
+        | Q(external_id__in=Subquery(unlinked.filter(call_sid__isnull=False).values("call_sid")))
+        | Q(
+            conversation_id__in=Subquery(
+                unlinked.filter(conversation_id__isnull=False).values("conversation_id")
+            )
+        )
+    )
 
 
 # -- rendering -------------------------------------------------------------------------
