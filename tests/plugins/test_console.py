@@ -201,6 +201,7 @@ async def test_dead_job_retry_and_integrations_page(make_app):
     assert resp.headers["Location"] == "/console/jobs?failed=conflict"
 
     page = await html(client, "/console/integrations")
+    no_inline_code(page)
     assert "not connected" in page
     assert "/api/integrations/hubspot/connect?team_id=" in page
     page = await html(client, "/console/integrations?integration=hubspot&error=PROVIDER_ERROR")
@@ -245,6 +246,7 @@ async def test_invitation_accept_sets_a_password_and_signs_in(app, clock):
     link = re.search(r'id="invite-link">([^<]+)<', page).group(1)
     invitee = app.test_client()
     page = await html(invitee, link)
+    no_inline_code(page)
     assert "new@acme.test" in page and "Acme" in page
     token = csrf_of(page)
     form = {"csrf_token": token, "password": PASSWORD, "password_again": "something else!!"}
@@ -349,6 +351,7 @@ async def test_own_tokens_and_phone_numbers_from_the_team_page(app):
     client = app.test_client()
     await sign_in(client, "owner@acme.test")
     page = await html(client, "/console/team")
+    no_inline_code(page)
     token = csrf_of(page)
 
     resp = await client.post("/console/tokens", form={"csrf_token": token, "label": "ci"})
