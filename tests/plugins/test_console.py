@@ -193,6 +193,8 @@ async def test_dead_job_retry_and_integrations_page(make_app):
     page = await html(client, "/console/jobs")
     no_inline_code(page)
     assert f"Retry job {job.id}" in page and "boom" in page
+    assert "<option>test</option>" in page and "test.nothing" in page
+    assert "test.nothing" not in await html(client, "/console/jobs?source=elsewhere")
     resp = await client.post(f"/console/jobs/{job.id}/retry", form={"csrf_token": csrf_of(page)})
     assert resp.status_code == 303
     assert resp.headers["Location"] == "/console/jobs?notice=retried"

@@ -23,16 +23,25 @@ async def jobs() -> Any:
         return await render("jobs.html", allowed=False, dead=[], events=[], failed=None)
     team_id = me.team["id"]
     dead = (await api.get("/api/jobs", team_id=team_id, status="dead", limit=50))["items"]
-    events = (await api.get("/api/events", team_id=team_id, limit=30))["items"]
+    source = request.args.get("source", "")
+    answer = await api.call(
+        "GET", "/api/events", query={"team_id": team_id, "limit": 30, "source": source}
+    )
+    if not answer.ok:
+        raise api.ApiFailed(answer)
+    events = answer.body["items"]
     recent = (await api.get("/api/jobs", team_id=team_id, limit=200))["items"]
     by_event: dict[int, list[dict[str, Any]]] = {}
     for job in recent:
         by_event.setdefault(job["event_id"], []).append(job)
     for event in events:
         event["jobs"] = by_event.get(event["id"], [])
+    sources = sorted({e["source"] for e in events} | ({source} if source else set()))
     return await render(
         "jobs.html",
         allowed=True,
+        source=source,
+        sources=sources,
         dead=dead,
         events=events,
         failed=request.args.get("failed"),
