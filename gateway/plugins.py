@@ -46,6 +46,7 @@ CORE_PLUGINS: tuple[str, ...] = (
     "gateway.jobs.plugin",
     "gateway.team_settings.plugin",
     "gateway.sync.plugin",
+    "gateway.calls.plugin",
     "gateway.metrics",
     "gateway.scheduling.plugin",
     "gateway.storage.plugin",

@@ -31,10 +31,17 @@ def test_wheel_contents(tmp_path):
         str(p.relative_to(ROOT)) for p in ROOT.glob("plugins/**/migrations/*.py")
     }
     assert on_disk <= migrations
+    # The console's templates and static files (package-data), every one on disk.
+    console = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "plugins" / "console").glob("*/**/*")
+        if p.is_file() and p.suffix in {".html", ".css", ".js"}
+    }
+    assert console and console <= names
     assert not any(n.startswith("tests/") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "gateway = gateway.cli:main" in text
     for plugin in ("admin", "twilio_voice", "elevenlabs", "google_calendar", "hubspot",
-                   "salesforce", "microsoft_teams", "jwt_auth", "cron"):  # fmt: skip
+                   "salesforce", "microsoft_teams", "jwt_auth", "cron", "console"):  # fmt: skip
         assert f"{plugin} = plugins." in text

@@ -39,8 +39,9 @@ class Server:
         workers: int = 1,
         env: dict[str, str] | None = None,
         args: Sequence[str] = ("--no-worker",),
+        port: int | None = None,  # chosen beforehand when the config names it (public_url)
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [
