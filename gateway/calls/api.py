@@ -68,7 +68,7 @@ async def _visible_call(raw_id: str) -> Call:
         raise NotFound("Call not found")
     if principal.is_super_admin:
         return call
-    team_id = call.team_id  # type: ignore[attr-defined]
+    team_id = call.team_id
     if team_id is None:
         raise NotFound("Call not found")
     try:
@@ -172,7 +172,7 @@ def _analysed(agent: str | None, outcome: str | None) -> Q:
 def call_json(call: Call, analysis: CallAnalysis | None = None) -> dict[str, Any]:
     return {
         "id": call.id,
-        "team_id": call.team_id,  # type: ignore[attr-defined]
+        "team_id": call.team_id,
         "external_id": call.external_id,
         "direction": call.direction or (analysis.direction if analysis else None),
         "from_number": call.from_number or (analysis.from_number if analysis else None),
@@ -202,9 +202,7 @@ async def _analyses_of(calls: list[Call]) -> dict[int, CallAnalysis]:
     out: dict[int, CallAnalysis] = {}
     for row in await CallAnalysis.filter(cond).order_by("-id"):
         call_id = (
-            row.call_id  # type: ignore[attr-defined]
-            or by_sid.get(row.call_sid or "")
-            or by_conv.get(row.conversation_id or "")
+            row.call_id or by_sid.get(row.call_sid or "") or by_conv.get(row.conversation_id or "")
         )
         if call_id is not None:
             out[call_id] = row
@@ -297,7 +295,7 @@ async def list_calls() -> Any:
 
 async def _recordings(call: Call, analysis: CallAnalysis | None) -> list[Recording]:
     cond = Q(call_id=call.id) | Q(call_external_id=call.external_id)
-    audio_id = analysis.audio_id if analysis is not None else None  # type: ignore[attr-defined]
+    audio_id = analysis.audio_id if analysis is not None else None
     if audio_id is not None:
         cond |= Q(id=audio_id)
     return await Recording.filter(cond).order_by("id")
@@ -316,10 +314,9 @@ async def _events(
     for value in sorted(ids):
         cond |= Q(dedup_key__contains=value)
     query = WebhookEvent.filter(cond)
-    team_id = call.team_id  # type: ignore[attr-defined]
+    team_id = call.team_id
     query = query.filter(team_id=team_id) if team_id is not None else query
     rows = await query.order_by("id").limit(MAX_TIMELINE_EVENTS)
-    epoch = datetime.min.replace(tzinfo=UTC)
 
     def when(e: WebhookEvent) -> tuple[datetime, int, int]:
         seq = _event_json(e)["sequence"]
@@ -327,7 +324,7 @@ async def _events(
             number = int(seq) if seq is not None else 0
         except (TypeError, ValueError):
             number = 0
-        return (e.occurred_at or e.received_at or epoch, number, e.id)
+        return (e.occurred_at or e.received_at, number, e.id)
 
     return sorted(rows, key=when)
 

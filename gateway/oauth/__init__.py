@@ -7,6 +7,7 @@ and, after a 401, ``await get_access_token(team, name, rejected=token)``.
 
 from __future__ import annotations
 
+from gateway.oauth.models import OAuthConnection
 from gateway.oauth.provider import (
     AccountInfo,
     IdentityRequest,
@@ -27,6 +28,7 @@ __all__ = [
     "AccountInfo",
     "IdentityRequest",
     "NotConnected",
+    "OAuthConnection",
     "OAuthProvider",
     "OAuthTokenError",
     "Options",

@@ -12,6 +12,7 @@ from gateway.contacts import MISSED, ContactAnswer, ContactCache, find_contact, 
 from gateway.sync import ledger  # the documented namespace: ledger.effect(...)
 from gateway.sync.contract import (
     CRM,
+    DEFAULT_BUCKET,
     CallToLog,
     Contact,
     CRMRequest,
@@ -20,12 +21,14 @@ from gateway.sync.contract import (
     Skip,
 )
 from gateway.sync.ledger import (
+    EffectHandle,
     analysis_subject,
     effect,
     effect_json,
     effects_for_call,
     event_subject,
 )
+from gateway.sync.limiter import limiter_of
 from gateway.sync.phone import national_digits, same_number, to_e164
 from gateway.sync.session import (
     ProviderAuthFailed,
@@ -34,16 +37,19 @@ from gateway.sync.session import (
     ProviderSession,
     ProviderThrottled,
     ProviderUnavailable,
+    retry_after_seconds,
 )
 
 __all__ = [
     "CRM",
+    "DEFAULT_BUCKET",
     "MISSED",
     "CRMRequest",
     "CallToLog",
     "Contact",
     "ContactAnswer",
     "ContactCache",
+    "EffectHandle",
     "Logged",
     "ProviderAuthFailed",
     "ProviderError",
@@ -60,8 +66,10 @@ __all__ = [
     "event_subject",
     "find_contact",
     "ledger",
+    "limiter_of",
     "lookup_contact",
     "national_digits",
+    "retry_after_seconds",
     "same_number",
     "to_e164",
 ]

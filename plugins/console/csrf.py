@@ -7,8 +7,9 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from quart import Response, current_app, g, request
+from quart import Response, g, request
 
+from gateway import get_gateway
 from gateway.errors import Forbidden
 from plugins.console.blueprint import bp
 
@@ -19,7 +20,7 @@ FIELD = "csrf_token"
 def secure_cookies() -> bool:
     """Only over https when the gateway is served over https (its public URL), also
     behind a proxy that ends TLS before us."""
-    public_url = current_app.extensions["gateway"].config.gateway.public_url
+    public_url = get_gateway().config.gateway.public_url
     return request.scheme == "https" or str(public_url).startswith("https://")
 
 

@@ -59,7 +59,7 @@ class Visitor:
 
 
 def visitor() -> Visitor:
-    return g.console_visitor  # type: ignore[no-any-return]
+    return g.console_visitor
 
 
 def team_id() -> int:

@@ -7,10 +7,10 @@ docs/plugins/google_calendar.md."""
 from __future__ import annotations
 
 from gateway import hookimpl
-from gateway.calls.events import ANALYZED
+from gateway.calls import ANALYZED
 from gateway.config import GatewayConfig
 from gateway.events import EventHandler, JobContext
-from gateway.oauth.provider import OAuthProvider
+from gateway.oauth import OAuthProvider
 from plugins.google_calendar.oauth import IdentityError, build, make_identity
 from plugins.google_calendar.settings import (
     DEFAULT_SCOPES,

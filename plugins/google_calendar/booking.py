@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from gateway.calls.events import VoiceCallAnalyzed
+from gateway.calls import VoiceCallAnalyzed
 from gateway.events import JobContext, PermanentFailure, RetryLater, emit_event
-from gateway.identity.models import Team
-from gateway.oauth import NotConnected, ReconnectRequired
-from gateway.oauth.models import OAuthConnection
+from gateway.identity import Team
+from gateway.oauth import NotConnected, OAuthConnection, ReconnectRequired
 from gateway.sync import ProviderError, ProviderSession, RateLimit, ledger
 from gateway.team_settings import get_team_settings
 from plugins.google_calendar.events import (

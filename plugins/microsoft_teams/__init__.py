@@ -11,7 +11,7 @@ from __future__ import annotations
 from gateway import hookimpl
 from gateway.config import GatewayConfig
 from gateway.events import EventHandler
-from gateway.oauth.provider import OAuthProvider
+from gateway.oauth import OAuthProvider
 from plugins.microsoft_teams.oauth import build, id_token_claims, token_error
 from plugins.microsoft_teams.settings import NAME, MicrosoftTeamsSettings, TeamsTeamSettings
 

@@ -23,10 +23,8 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway.events import JobContext, PermanentFailure, RetryLater
-from gateway.oauth import NotConnected, ReconnectRequired
-from gateway.oauth.models import OAuthConnection
-from gateway.sync import ProviderError, ProviderSession, ProviderThrottled, RateLimit
-from gateway.sync.ledger import EffectHandle
+from gateway.oauth import NotConnected, OAuthConnection, ReconnectRequired
+from gateway.sync import EffectHandle, ProviderError, ProviderSession, ProviderThrottled, RateLimit
 from plugins.microsoft_teams.settings import NAME, MicrosoftTeamsSettings, TeamsTeamSettings
 
 log = logging.getLogger("plugins.microsoft_teams")

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.calls.events import (
+from gateway.calls import (
     ANALYZED,
     INITIATION_FAILED,
     VoiceCallAnalyzed,

@@ -25,11 +25,14 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from gateway.events import JobContext, PermanentFailure, RetryLater
-from gateway.sync import ProviderUnavailable, RateLimit
-from gateway.sync.contract import DEFAULT_BUCKET
-from gateway.sync.ledger import EffectHandle
-from gateway.sync.limiter import limiter_of
-from gateway.sync.session import retry_after_seconds
+from gateway.sync import (
+    DEFAULT_BUCKET,
+    EffectHandle,
+    ProviderUnavailable,
+    RateLimit,
+    limiter_of,
+    retry_after_seconds,
+)
 from plugins.microsoft_teams.graph import ADAPTIVE
 from plugins.microsoft_teams.settings import NAME, MicrosoftTeamsSettings
 

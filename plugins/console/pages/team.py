@@ -124,7 +124,7 @@ async def revoke_token(token_id: int) -> Any:
 
 async def _settings_view(plugin: str) -> dict[str, Any]:
     tid = team_id()
-    return await api.get(f"/api/teams/{tid}/settings/{plugin}")  # type: ignore[no-any-return]
+    return await api.get(f"/api/teams/{tid}/settings/{plugin}")
 
 
 @bp.get("/settings/<plugin>")
