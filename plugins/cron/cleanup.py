@@ -13,7 +13,9 @@ import asyncio
 import logging
 from typing import Any
 
+from gateway.calls.events import VoiceRecordingExpired
 from gateway.calls.models import Recording
+from gateway.events import emit_events
 from gateway.scheduling import TaskContext
 from gateway.storage import BlobStorage, recording_storage
 from plugins.cron.settings import CronSettings
@@ -22,8 +24,7 @@ log = logging.getLogger("plugins.cron")
 
 TASK = "cleanup-recordings"
 SCHEDULE = "0 3 * * *"  # daily 03:00 UTC
-# The event the provider-side copy will be deleted through (see announce_expired).
-EXPIRED_EVENT = "voice.recording.expired"
+SOURCE = "cron"
 
 
 class CleanupRecordings:
@@ -36,13 +37,22 @@ class CleanupRecordings:
         store = recording_storage(ctx.app)
         now = ctx.clock.now()
         figures = {"expired": 0, "bytes_freed": 0, "already_gone": 0, "failed": 0, "batches": 0}
+        figures["announced"] = 0
         last_id = 0
         while True:
             batch = (
                 await Recording.filter(status="stored", expires_at__lte=now, id__gt=last_id)
                 .order_by("id")
                 .limit(self.settings.cleanup_batch_size)
-                .values("id", "external_id", "account_id", "team_id", "storage_key", "size_bytes")
+                .values(
+                    "id",
+                    "external_id",
+                    "call_external_id",
+                    "account_id",
+                    "team_id",
+                    "storage_key",
+                    "size_bytes",
+                )
             )
             if not batch:
                 break
@@ -63,7 +73,7 @@ class CleanupRecordings:
                 figures["expired"] += await Recording.filter(id__in=ids, status="stored").update(
                     status="expired", updated_at=now
                 )
-                await announce_expired(ctx, gone)
+                figures["announced"] += await announce_expired(ctx, gone)
         if figures["failed"]:
             log.warning(
                 "%s: %d recording(s) could not be deleted; retried next run",
@@ -91,14 +101,22 @@ class CleanupRecordings:
         return list(await asyncio.gather(*(one(row) for row in batch)))
 
 
-async def announce_expired(ctx: TaskContext, rows: list[dict[str, Any]]) -> None:
-    """The seam for deleting the telephony provider's own copy of each recording.
-
-    The gateway's copy is gone once this is called. The provider's copy is deleted by
-    the telephony plugin, not here (this plugin names no provider): once the core can
-    emit events from code, this emits one :data:`EXPIRED_EVENT` per recording (payload:
-    recording ``id``, ``external_id``, ``account_id``, ``team_id``; dedup key
-    ``"<external_id>:expired"``) and that plugin subscribes to it. Until then it only
-    logs, and the provider's own retention applies.
-    """
-    log.info("%s: %d recording(s) expired (provider copies: not requested)", TASK, len(rows))
+async def announce_expired(ctx: TaskContext, rows: list[dict[str, Any]]) -> int:
+    """Emit one ``voice.recording.expired`` per recording whose gateway copy is gone,
+    in one transaction for the batch: the telephony plugin that made it deletes the
+    provider's copy (this plugin names no provider). The dedup key is the recording's
+    id at the provider, so a rerun never asks twice. Returns the events that were new."""
+    payloads = [
+        VoiceRecordingExpired(
+            recording_id=row["id"],
+            external_id=row["external_id"],
+            call_external_id=row["call_external_id"],
+            account_id=row["account_id"],
+            team_id=row["team_id"],
+        )
+        for row in rows
+    ]
+    emitted = await emit_events(
+        ctx.app, source=SOURCE, payloads=payloads, team_ids=[row["team_id"] for row in rows]
+    )
+    return sum(e.new for e in emitted)
