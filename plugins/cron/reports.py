@@ -16,8 +16,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from gateway.calls.events import DayCalls, OutcomeCount, WeeklyReportReady
-from gateway.events import emit_event
+from pydantic import ConfigDict
+
+from gateway.calls.events import WEEKLY_REPORT_READY, DayCalls, OutcomeCount, WeeklyReportReady
+from gateway.events import EventPayload, emit_events
 from gateway.identity.models import Team
 from gateway.mail import mail_configured, not_configured
 from gateway.scheduling import TaskContext
@@ -33,6 +35,7 @@ SOURCE = "cron"
 MAIL_EVENT = "cron.report.mail"
 DAILY_TASK, DAILY_SCHEDULE = "daily-summary", "0 18 * * *"  # daily 18:00 UTC
 WEEKLY_TASK, WEEKLY_SCHEDULE = "weekly-report", "0 9 * * 1"  # Monday 09:00 UTC
+BATCH = 500  # events stored per transaction
 
 
 async def _teams(ctx: TaskContext) -> tuple[list[dict[str, Any]], dict[int, CronTeamSettings]]:
@@ -43,17 +46,52 @@ async def _teams(ctx: TaskContext) -> tuple[list[dict[str, Any]], dict[int, Cron
     return teams, prefs
 
 
-async def _queue_mail(ctx: TaskContext, team: dict[str, Any], report: dict[str, Any]) -> bool:
-    emitted = await emit_event(
-        ctx.app,
-        source=SOURCE,
-        type=MAIL_EVENT,
-        dedup_key=f"{ctx.window_key}:team:{team['id']}",
-        team_id=team["id"],
-        payload={"team_id": team["id"], "team_name": team["name"], **report},
-        occurred_at=ctx.window_start,
-    )
-    return emitted.new
+class ReportMail(EventPayload):
+    """One team's report to mail (the plugin's own job; see docs/events.md). The rest
+    of the report (period, figures) rides along as extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+    EVENT_TYPE = MAIL_EVENT
+
+    window_key: str
+    team_id: int
+    team_name: str
+    kind: str
+
+    def dedup_key(self) -> str:
+        return f"{self.window_key}:team:{self.team_id}"
+
+
+class Emitter:
+    """Collects a run's events and stores them a batch at a time (one transaction per
+    :data:`BATCH`), counting those that were new."""
+
+    def __init__(self, ctx: TaskContext) -> None:
+        self.ctx = ctx
+        self.pending: list[EventPayload] = []
+        self.teams: list[int | None] = []
+        self.new: dict[str, int] = {}
+        self.old: dict[str, int] = {}
+
+    async def add(self, payload: EventPayload, team_id: int) -> None:
+        self.pending.append(payload)
+        self.teams.append(team_id)
+        if len(self.pending) >= BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        emitted = await emit_events(
+            self.ctx.app, source=SOURCE, payloads=self.pending, team_ids=self.teams
+        )
+        for payload, result in zip(self.pending, emitted, strict=True):
+            counts = self.new if result.new else self.old
+            counts[payload.EVENT_TYPE] = counts.get(payload.EVENT_TYPE, 0) + 1
+        self.pending, self.teams = [], []
+
+    def mail(self, ctx: TaskContext, team: dict[str, Any], report: dict[str, Any]) -> ReportMail:
+        return ReportMail(
+            window_key=ctx.window_key, team_id=team["id"], team_name=team["name"], **report
+        )
 
 
 def _iso(moment: datetime) -> str:
@@ -72,7 +110,7 @@ class DailySummary:
         teams, prefs = await _teams(ctx)
         can_mail = mail_configured(ctx.app)
         counts = {"teams": len(teams), "teams_with_calls": 0, "opted_out": 0, "no_calls": 0}
-        counts |= {"mails_queued": 0, "already_queued": 0}
+        emitter = Emitter(ctx)
         for team in teams:
             figures = table.get((team["id"], 0)) or Figures()
             pref = prefs[team["id"]]
@@ -89,8 +127,10 @@ class DailySummary:
                     "end": _iso(end),
                     "figures": asdict(figures),
                 }
-                queued = await _queue_mail(ctx, team, report)
-                counts["mails_queued" if queued else "already_queued"] += 1
+                await emitter.add(emitter.mail(ctx, team, report), team["id"])
+        await emitter.flush()
+        counts["mails_queued"] = emitter.new.get(MAIL_EVENT, 0)
+        counts["already_queued"] = emitter.old.get(MAIL_EVENT, 0)
         if not can_mail:
             raise not_configured(ctx.app, counts)
         return counts
@@ -110,7 +150,7 @@ class WeeklyReport:
             table = await aggregate(buckets, self.settings.meeting_items)
         can_mail = mail_configured(ctx.app)
         counts = {"teams": len(teams), "teams_with_calls": 0, "opted_out": 0, "no_calls": 0}
-        counts |= {"events": 0, "mails_queued": 0, "already_queued": 0}
+        emitter = Emitter(ctx)
         for team in teams:
             days = periods.week_days(ctx.window_start, periods.zone_of(team["time_zone"]))
             per_day = [table.get((team["id"], i)) or Figures() for i in range(len(days))]
@@ -123,9 +163,7 @@ class WeeklyReport:
                 continue
             week = list(zip(days[periods.WEEK :], per_day[periods.WEEK :], strict=True))
             ready = self._ready(team, current, previous, week)
-            counts["events"] += (
-                await emit_event(ctx.app, source=SOURCE, payload=ready, team_id=team["id"])
-            ).new
+            await emitter.add(ready, team["id"])
             if not pref.weekly_report_mail:
                 counts["opted_out"] += 1
             elif can_mail:
@@ -138,8 +176,11 @@ class WeeklyReport:
                     "previous": asdict(previous),
                     "days": [d.model_dump(mode="json") for d in ready.days],
                 }
-                queued = await _queue_mail(ctx, team, report)
-                counts["mails_queued" if queued else "already_queued"] += 1
+                await emitter.add(emitter.mail(ctx, team, report), team["id"])
+        await emitter.flush()
+        counts["events"] = emitter.new.get(WEEKLY_REPORT_READY, 0)
+        counts["mails_queued"] = emitter.new.get(MAIL_EVENT, 0)
+        counts["already_queued"] = emitter.old.get(MAIL_EVENT, 0)
         if not can_mail:
             raise not_configured(ctx.app, counts)
         return counts
