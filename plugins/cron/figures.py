@@ -2,10 +2,11 @@
 tables), never by loading call rows into Python.
 
 A period is cut into buckets (one for the daily summary, one per team-local day for the
-weekly report). The buckets' UTC bounds are computed here, per time zone, and sent as a
-small ``VALUES`` table; the database joins every call to its team's bucket and counts.
-So DST is handled by :mod:`zoneinfo`, not by the database, and the same SQL runs on
-SQLite and PostgreSQL. What comes back is one row per (team, bucket[, outcome]).
+weekly report). The buckets' UTC bounds are computed here, per time zone, and sent as
+parameters of a ``CASE`` expression (the team's zone, then that zone's bounds) that
+gives each row its bucket in the same pass that counts it. So DST is handled by
+:mod:`zoneinfo`, not by the database, and the same SQL runs on SQLite and PostgreSQL.
+What comes back is one row per (team, bucket[, outcome]).
 
 When a row counts for a period:
 
@@ -17,7 +18,6 @@ When a row counts for a period:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,50 +120,78 @@ class _Sql:
             return self.param(moment, "timestamptz")
         return self.param(Call._meta.fields_map["started_at"].to_db_value(moment, Call))
 
-    def buckets_cte(self, buckets: Buckets) -> str:
-        rows = []
-        for zone, bounds in buckets.bounds.items():
-            for index, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-                rows.append(
-                    f"({self.param(zone, 'text')}, {self.param(index, 'integer')}, "
-                    f"{self.when(lo)}, {self.when(hi)})"
-                )
-        return f"b(zone, idx, lo, hi) AS (VALUES {', '.join(rows)})"
+    def bucket(self, buckets: Buckets, moment: str, zone: str) -> str:
+        """The bucket index of ``moment`` as a SQL expression (NULL outside every
+        bucket): a ``CASE`` over the team's zone, then over that zone's bounds. One
+        pass over the rows, a handful of comparisons each."""
 
+        def ladder(bounds: list[datetime]) -> str:
+            steps = [f"WHEN {moment} < {self.when(bounds[0])} THEN NULL"]
+            steps += [
+                f"WHEN {moment} < {self.when(hi)} THEN {index}"
+                for index, hi in enumerate(bounds[1:])
+            ]
+            return f"CASE {' '.join(steps)} ELSE NULL END"
 
-def _join(buckets: Buckets, moment: str, team: str) -> str:
-    """Join each row to its bucket: by the team's time zone when buckets differ per
-    zone, else to the one set of buckets."""
-    teams = Team._meta.db_table
-    if buckets.per_zone:
-        return (
-            f"JOIN {teams} t ON t.id = {team} "
-            f"JOIN b ON b.zone = t.time_zone AND {moment} >= b.lo AND {moment} < b.hi"
+        if not buckets.per_zone:
+            (bounds,) = buckets.bounds.values()
+            return ladder(bounds)
+        branches = " ".join(
+            f"WHEN {self.param(name, 'text')} THEN {ladder(bounds)}"
+            for name, bounds in buckets.bounds.items()
         )
-    return f"JOIN b ON {moment} >= b.lo AND {moment} < b.hi"
+        return f"CASE {zone} {branches} ELSE NULL END"
+
+
+def _source(table: str, alias: str, buckets: Buckets) -> str:
+    """The rows' table, with their team's when buckets depend on its time zone."""
+    if buckets.per_zone:
+        return f"{table} {alias} JOIN {Team._meta.db_table} t ON t.id = {alias}.team_id"
+    return f"{table} {alias}"
 
 
 def _range(sql: _Sql, buckets: Buckets, moment: str) -> str:
     return f"{moment} >= {sql.when(buckets.start)} AND {moment} < {sql.when(buckets.end)}"
 
 
+async def _grouped(
+    sql: _Sql, table: str, alias: str, buckets: Buckets, moment: str, columns: str, totals: str
+) -> list[dict[str, Any]]:
+    """``totals`` per (team, bucket[, outcome]) over the rows of ``table`` in the
+    period. The inner query picks the rows (and their bucket); the outer one groups.
+    Pieces are built in the order they appear in the text: SQLite's ``?`` are
+    positional."""
+    bucket = sql.bucket(buckets, moment, "t.time_zone")
+    inner_columns = columns.format(a=alias)
+    where = _range(sql, buckets, moment)
+    group = "team_id, idx"
+    text = (
+        f"SELECT {group}, {totals} FROM ("  # noqa: S608
+        f"SELECT {alias}.team_id AS team_id, {bucket} AS idx, {inner_columns} "
+        f"FROM {_source(table, alias, buckets)} "
+        f"WHERE {alias}.team_id IS NOT NULL AND {where}"
+        f") x WHERE idx IS NOT NULL GROUP BY {group}"
+    )
+    return await sql.conn.execute_query_dict(text, sql.values)
+
+
 async def _calls(table: Table, buckets: Buckets) -> None:
     sql = _Sql(connections.get("default"))
-    moment = "COALESCE(c.started_at, c.created_at)"
-    cte = sql.buckets_cte(buckets)
-    text = (
-        f"WITH {cte} SELECT c.team_id AS team_id, b.idx AS idx, COUNT(*) AS calls, "  # noqa: S608
-        f"SUM(CASE WHEN {_ANSWERED} THEN 1 ELSE 0 END) AS answered, "
-        "SUM(CASE WHEN c.status = 'failed' THEN 1 ELSE 0 END) AS failed, "
-        "SUM(CASE WHEN c.status = 'busy' THEN 1 ELSE 0 END) AS busy, "
-        "SUM(CASE WHEN c.status = 'no-answer' THEN 1 ELSE 0 END) AS no_answer, "
-        "COUNT(c.duration_seconds) AS timed_calls, "
-        "COALESCE(SUM(c.duration_seconds), 0) AS total_duration_seconds "
-        f"FROM {Call._meta.db_table} c {_join(buckets, moment, 'c.team_id')} "
-        f"WHERE c.team_id IS NOT NULL AND {_range(sql, buckets, moment)} "
-        "GROUP BY c.team_id, b.idx"
+    rows = await _grouped(
+        sql,
+        Call._meta.db_table,
+        "c",
+        buckets,
+        "COALESCE(c.started_at, c.created_at)",
+        "{a}.status AS status, {a}.duration_seconds AS duration, "
+        f"CASE WHEN {_ANSWERED} THEN 1 ELSE 0 END AS answered",
+        "COUNT(*) AS calls, SUM(answered) AS answered, "
+        "SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, "
+        "SUM(CASE WHEN status = 'busy' THEN 1 ELSE 0 END) AS busy, "
+        "SUM(CASE WHEN status = 'no-answer' THEN 1 ELSE 0 END) AS no_answer, "
+        "COUNT(duration) AS timed_calls, COALESCE(SUM(duration), 0) AS total_duration_seconds",
     )
-    for row in await sql.conn.execute_query_dict(text, sql.values):
+    for row in rows:
         figures = table.setdefault((int(row["team_id"]), int(row["idx"])), Figures())
         for name in (
             "calls",
@@ -204,16 +232,17 @@ def _meeting(sql: _Sql, items: Sequence[str]) -> str:
 async def _analyses(table: Table, buckets: Buckets, meeting_items: Sequence[str]) -> None:
     sql = _Sql(connections.get("default"))
     moment = "COALESCE(a.started_at, a.analyzed_at)"
-    cte = sql.buckets_cte(buckets)
     outcome = "CASE WHEN a.outcome IN ('success', 'failure') THEN a.outcome ELSE 'unknown' END"
+    bucket = sql.bucket(buckets, moment, "t.time_zone")
     meeting = _meeting(sql, meeting_items)
+    where = _range(sql, buckets, moment)
     text = (
-        f"WITH {cte} SELECT a.team_id AS team_id, b.idx AS idx, {outcome} AS outcome, "  # noqa: S608
-        f"COUNT(*) AS analyzed, SUM({meeting}) AS meetings "
-        f"FROM {CallAnalysis._meta.db_table} a {_join(buckets, moment, 'a.team_id')} "
-        f"WHERE a.team_id IS NOT NULL AND a.analyzed_at IS NOT NULL "
-        f"AND {_range(sql, buckets, moment)} "
-        f"GROUP BY a.team_id, b.idx, {outcome}"
+        "SELECT team_id, idx, outcome, COUNT(*) AS analyzed, SUM(meeting) AS meetings "  # noqa: S608
+        f"FROM (SELECT a.team_id AS team_id, {bucket} AS idx, {outcome} AS outcome, "
+        f"{meeting} AS meeting "
+        f"FROM {_source(CallAnalysis._meta.db_table, 'a', buckets)} "
+        f"WHERE a.team_id IS NOT NULL AND a.analyzed_at IS NOT NULL AND {where}"
+        ") x WHERE idx IS NOT NULL GROUP BY team_id, idx, outcome"
     )
     for row in await sql.conn.execute_query_dict(text, sql.values):
         figures = table.setdefault((int(row["team_id"]), int(row["idx"])), Figures())
@@ -225,16 +254,16 @@ async def _analyses(table: Table, buckets: Buckets, meeting_items: Sequence[str]
 
 async def _recordings(table: Table, buckets: Buckets) -> None:
     sql = _Sql(connections.get("default"))
-    moment = "r.stored_at"
-    cte = sql.buckets_cte(buckets)
-    text = (
-        f"WITH {cte} SELECT r.team_id AS team_id, b.idx AS idx, COUNT(*) AS recordings, "  # noqa: S608
-        "COALESCE(SUM(r.size_bytes), 0) AS recording_bytes "
-        f"FROM {Recording._meta.db_table} r {_join(buckets, moment, 'r.team_id')} "
-        f"WHERE r.team_id IS NOT NULL AND {_range(sql, buckets, moment)} "
-        "GROUP BY r.team_id, b.idx"
+    rows = await _grouped(
+        sql,
+        Recording._meta.db_table,
+        "r",
+        buckets,
+        "r.stored_at",
+        "{a}.size_bytes AS size",
+        "COUNT(*) AS recordings, COALESCE(SUM(size), 0) AS recording_bytes",
     )
-    for row in await sql.conn.execute_query_dict(text, sql.values):
+    for row in rows:
         figures = table.setdefault((int(row["team_id"]), int(row["idx"])), Figures())
         figures.recordings = int(row["recordings"] or 0)
         figures.recording_bytes = int(row["recording_bytes"] or 0)
