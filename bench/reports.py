@@ -7,7 +7,8 @@ window (Monday 2026-11-02 09:00 UTC), ``--analyses`` (one per two calls) analyse
 in the recording store. Seeding is bulk SQL (``INSERT ... SELECT`` over a recursive CTE
 on SQLite, ``generate_series`` on PostgreSQL), not the ORM.
 
-Then, in this process, with a real SMTP sink on loopback (aiosmtpd):
+Then, in this process, with an SMTP sink on loopback in another process
+(bench/smtp_sink.py, aiosmtpd):
 
 1. ``daily-summary`` for the window of Sunday 2026-11-01 18:00 UTC: the task (SQL
    aggregation, one mail job per team) and then every mail job, until the last mail was
@@ -48,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 from gateway.app import create_app  # noqa: E402
 from gateway.clock import FrozenClock  # noqa: E402
 from gateway.config import load_config  # noqa: E402
-from tests.support.smtp_server import SmtpServer  # noqa: E402
+from tests.support.smtp_server import free_port  # noqa: E402
 
 WEEKLY_RUN = datetime(2026, 11, 2, 9, 0, 5, tzinfo=UTC)
 DAILY_RUN = datetime(2026, 11, 1, 18, 0, 5, tzinfo=UTC)
@@ -69,6 +70,40 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 def rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process: what the phase cost, whatever the load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Sink:
+    """bench/smtp_sink.py in its own process; ``mails`` counts what it accepted."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.log = workdir / "smtp-sink.log"
+        self.log.touch()
+
+    def __enter__(self) -> Sink:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(self.port), str(self.log)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+    @property
+    def mails(self) -> int:
+        return sum(1 for _ in self.log.open())
 
 
 class Peak:
@@ -108,7 +143,7 @@ class Seeder:
 
     def series(self, n: int) -> str:
         if self.pg:
-            return f"(SELECT generate_series(1, {int(n)}) AS i) s"
+            return f"(SELECT generate_series(CAST(1 AS bigint), {int(n)}) AS i) s"
         return (
             f"(WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {int(n)})"
             " SELECT i FROM g) s"
@@ -212,7 +247,8 @@ async def seed(app: Any, args: argparse.Namespace) -> dict[str, float]:
 
     started = time.monotonic()
     r_moment = s.at(f"{t0} + (i * {span}) / {max(1, args.recordings)}")
-    expired = s.at(str(int(WEEKLY_RUN.timestamp()) - 3600))
+    # Each expired at its own instant (stored 28 days before, with a 28-day retention).
+    expired = s.at(f"{t0} - {span} + (i * {span}) / {max(1, args.recordings)}")
     await s.run(
         f"INSERT INTO {Recording._meta.db_table} (team_id, external_id, account_id, status, "
         "storage_key, size_bytes, attempts, stored_at, expires_at, created_at, updated_at) "
@@ -264,6 +300,7 @@ async def phase(
 
     clock.set(at)
     runner = runner_of(app)
+    cpu0 = cpu_seconds()
     with Peak() as peak:
         started = time.monotonic()
         claim = await runner.trigger(task, trigger="cli", forced=True)
@@ -281,6 +318,7 @@ async def phase(
         "jobs_s": total_s - task_s,
         "total_s": total_s,
         "rss_mb": peak.growth_mb,
+        "cpu_s": cpu_seconds() - cpu0,
     }
 
 
@@ -296,7 +334,7 @@ async def run(args: argparse.Namespace) -> int:
         await pg_admin.execute(f'CREATE DATABASE "{name}"')
         db_url = f"{args.pg_url}/{name}"
     ok = True
-    with SmtpServer() as smtp:
+    with Sink(workdir) as smtp:
         gateway = {
             "data_dir": str(workdir / "data"),
             "database_url": db_url,
@@ -339,9 +377,9 @@ async def run(args: argparse.Namespace) -> int:
                 ("weekly-report", WEEKLY_RUN),
                 ("cleanup-recordings", WEEKLY_RUN),
             ):
-                before = len(smtp.sink.mails)
+                before = smtp.mails
                 out = await phase(app, clock, task, at, args.job_concurrency)
-                mails = len(smtp.sink.mails) - before
+                mails = smtp.mails - before
                 target = (
                     out["total_s"] < 60 and out["rss_mb"] < 200 and out["status"] == "succeeded"
                 )
@@ -354,7 +392,7 @@ async def run(args: argparse.Namespace) -> int:
                 print(
                     f"  {task}: {out['status']} in {out['total_s']:.1f} s "
                     f"(task {out['task_s']:.1f} s, {out['jobs']} jobs {out['jobs_s']:.1f} s), "
-                    f"peak RSS +{out['rss_mb']:.0f} MB,"
+                    f"CPU {out['cpu_s']:.1f} s, peak RSS +{out['rss_mb']:.0f} MB,"
                     f" mails {mails}, load {os.getloadavg()[0]:.1f}"
                     f" {'on target' if target else 'OFF TARGET'}"
                 )

@@ -1,6 +1,6 @@
 """``cleanup-recordings``: delete stored recordings whose retention ended.
 
-Rows are read in id order, one batch at a time (``cleanup_batch_size``), so memory stays
+Rows are read in expiry order, one batch at a time (``cleanup_batch_size``), so memory stays
 flat for any number of expired recordings. Each batch: delete the blobs (a few at a
 time), then mark the rows whose blob is gone ``expired`` in one statement. A blob that
 cannot be deleted is counted and left ``stored``: the next run tries it again. Running
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
+
+from tortoise import connections
 
 from gateway.calls.events import VoiceRecordingExpired
 from gateway.calls.models import Recording
@@ -27,6 +30,49 @@ SCHEDULE = "0 3 * * *"  # daily 03:00 UTC
 SOURCE = "cron"
 
 
+_COLUMNS = (
+    "id",
+    "external_id",
+    "call_external_id",
+    "account_id",
+    "team_id",
+    "storage_key",
+    "size_bytes",
+    "expires_at",
+)
+
+
+async def expired_batch(now: datetime, after: tuple[Any, int] | None, size: int) -> list[Any]:
+    """The next ``size`` stored recordings expired by ``now``, in ``(expires_at, id)``
+    order after ``after`` (the last row of the previous batch, as read).
+
+    Keyed on the ``expires_at`` index, so each batch reads only its own rows: ordering
+    by id instead made the database read every remaining expired row per batch
+    (minutes for 100,000). ``expires_at >= ?`` bounds the index range; the ``OR`` only
+    skips the few rows of the same instant already seen."""
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    values: list[Any] = []
+
+    def mark(value: Any) -> str:
+        values.append(value)
+        return f"${len(values)}" if postgres else "?"
+
+    field = Recording._meta.fields_map["expires_at"]
+    where = f"status = 'stored' AND expires_at <= {mark(field.to_db_value(now, Recording))}"
+    if after is not None:
+        last, last_id = after
+        where += (
+            f" AND expires_at >= {mark(last)}"
+            f" AND (expires_at > {mark(last)} OR id > {mark(last_id)})"
+        )
+    sql = (
+        f"SELECT {', '.join(_COLUMNS)} FROM {Recording._meta.db_table} "  # noqa: S608
+        f"WHERE {where} ORDER BY expires_at, id LIMIT {int(size)}"
+    )
+    return await conn.execute_query_dict(sql, values)
+
+
 class CleanupRecordings:
     """The task's handler, bound to the plugin's settings."""
 
@@ -38,25 +84,12 @@ class CleanupRecordings:
         now = ctx.clock.now()
         figures = {"expired": 0, "bytes_freed": 0, "already_gone": 0, "failed": 0, "batches": 0}
         figures["announced"] = 0
-        last_id = 0
+        after: tuple[Any, int] | None = None
         while True:
-            batch = (
-                await Recording.filter(status="stored", expires_at__lte=now, id__gt=last_id)
-                .order_by("id")
-                .limit(self.settings.cleanup_batch_size)
-                .values(
-                    "id",
-                    "external_id",
-                    "call_external_id",
-                    "account_id",
-                    "team_id",
-                    "storage_key",
-                    "size_bytes",
-                )
-            )
+            batch = await expired_batch(now, after, self.settings.cleanup_batch_size)
             if not batch:
                 break
-            last_id = batch[-1]["id"]
+            after = (batch[-1]["expires_at"], batch[-1]["id"])
             figures["batches"] += 1
             outcomes = await self._delete_all(store, batch)
             gone = [
