@@ -276,6 +276,27 @@ async def seed(app: Any, args: argparse.Namespace) -> dict[str, float]:
 # --- phases ----------------------------------------------------------------------------
 
 
+async def time_aggregation(args: argparse.Namespace) -> None:
+    """The SQL part alone (what the tasks spend before queueing mail)."""
+    from datetime import timedelta
+
+    from gateway.identity.models import Team
+    from plugins.cron import periods
+    from plugins.cron.figures import aggregate
+
+    zones = set(await Team.all().distinct().values_list("time_zone", flat=True))
+    for name, buckets in (
+        ("daily", periods.daily(DAILY_RUN - timedelta(days=1), DAILY_RUN)),
+        ("weekly", periods.weekly(WEEKLY_RUN, zones)),
+    ):
+        started = time.monotonic()
+        table = await aggregate(buckets, ["meeting_booked"])
+        print(
+            f"  aggregation alone, {name}: {time.monotonic() - started:.1f} s "
+            f"({len(table)} team x bucket rows)"
+        )
+
+
 async def drain_jobs(app: Any, concurrency: int) -> int:
     """Run every due job with ``concurrency`` loops, as the gateway's worker does
     (``job_concurrency``), until none is left."""
@@ -325,7 +346,7 @@ async def phase(
 async def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="reports-bench-"))
     pg_admin, name = None, ""
-    db_url = f"sqlite://{workdir / 'gateway.db'}"
+    db_url = None  # SQLite: the gateway's default file (WAL, synchronous=NORMAL)
     if args.database == "postgres":
         import asyncpg
 
@@ -337,7 +358,7 @@ async def run(args: argparse.Namespace) -> int:
     with Sink(workdir) as smtp:
         gateway = {
             "data_dir": str(workdir / "data"),
-            "database_url": db_url,
+            **({"database_url": db_url} if db_url else {}),
             "auto_migrate": True,
             "run_worker": False,
             "run_scheduler": False,
@@ -371,6 +392,7 @@ async def run(args: argparse.Namespace) -> int:
                 + f"), RSS +{seeding.growth_mb:.0f} MB"
             )
             print(f"  load average before the phases: {os.getloadavg()}")
+            await time_aggregation(args)
             expected_mails = 0
             for task, at in (
                 ("daily-summary", DAILY_RUN),

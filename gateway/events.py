@@ -204,6 +204,7 @@ async def emit_events(
     source: str,
     payloads: Sequence[EventPayload],
     team_ids: Sequence[int | None],
+    using_db: Any = None,
 ) -> list[Emitted]:
     """:func:`emit_event` for many typed payloads at once: one transaction, one insert
     for the events and one for their jobs (a task emitting an event per row of a batch
@@ -211,6 +212,8 @@ async def emit_events(
     ``Emitted`` has ``new=False`` and ``event_id=0``.
 
     :param team_ids: the team of each payload, in the same order.
+    :param using_db: join this transaction (then call :func:`wake_workers` after your
+        commit), as with :func:`emit_event`.
     """
     from tortoise.transactions import in_transaction
 
@@ -231,6 +234,8 @@ async def emit_events(
     ]
     if not items:
         return []
+    if using_db is not None:
+        return await store_emitted_many(gw, source=source, items=items, conn=using_db)
     async with in_transaction() as conn:
         emitted = await store_emitted_many(gw, source=source, items=items, conn=conn)
     if any(e.jobs for e in emitted) and quart_app is not None:

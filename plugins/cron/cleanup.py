@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from gateway.calls.events import VoiceRecordingExpired
 from gateway.calls.models import Recording
-from gateway.events import emit_events
+from gateway.events import Emitted, emit_events, wake_workers
 from gateway.scheduling import TaskContext
 from gateway.storage import BlobStorage, recording_storage
 from plugins.cron.settings import CronSettings
@@ -103,10 +104,17 @@ class CleanupRecordings:
             if gone:
                 ids = [row["id"] for row in gone]
                 # status="stored" again: a row changed since it was read is left alone.
-                figures["expired"] += await Recording.filter(id__in=ids, status="stored").update(
-                    status="expired", updated_at=now
-                )
-                figures["announced"] += await announce_expired(ctx, gone)
+                # One transaction: a row is expired if and only if its event exists.
+                async with in_transaction() as conn:
+                    figures["expired"] += (
+                        await Recording.filter(id__in=ids, status="stored")
+                        .using_db(conn)
+                        .update(status="expired", updated_at=now)
+                    )
+                    announced = await announce_expired(ctx, gone, using_db=conn)
+                figures["announced"] += sum(e.new for e in announced)
+                if any(e.jobs for e in announced):
+                    wake_workers(ctx.app)
         if figures["failed"]:
             log.warning(
                 "%s: %d recording(s) could not be deleted; retried next run",
@@ -134,11 +142,13 @@ class CleanupRecordings:
         return list(await asyncio.gather(*(one(row) for row in batch)))
 
 
-async def announce_expired(ctx: TaskContext, rows: list[dict[str, Any]]) -> int:
+async def announce_expired(
+    ctx: TaskContext, rows: list[dict[str, Any]], using_db: Any = None
+) -> list[Emitted]:
     """Emit one ``voice.recording.expired`` per recording whose gateway copy is gone,
     in one transaction for the batch: the telephony plugin that made it deletes the
     provider's copy (this plugin names no provider). The dedup key is the recording's
-    id at the provider, so a rerun never asks twice. Returns the events that were new."""
+    id at the provider, so a rerun never asks twice."""
     payloads = [
         VoiceRecordingExpired(
             recording_id=row["id"],
@@ -149,7 +159,10 @@ async def announce_expired(ctx: TaskContext, rows: list[dict[str, Any]]) -> int:
         )
         for row in rows
     ]
-    emitted = await emit_events(
-        ctx.app, source=SOURCE, payloads=payloads, team_ids=[row["team_id"] for row in rows]
+    return await emit_events(
+        ctx.app,
+        source=SOURCE,
+        payloads=payloads,
+        team_ids=[row["team_id"] for row in rows],
+        using_db=using_db,
     )
-    return sum(e.new for e in emitted)
