@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import threading
@@ -426,6 +427,7 @@ async def run(args: argparse.Namespace) -> int:
             if pg_admin is not None:
                 await pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await pg_admin.close()
+            shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
 
 
