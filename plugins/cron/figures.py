@@ -110,7 +110,7 @@ class _Sql:
     def param(self, value: Any, cast: str | None = None) -> str:
         self.values.append(value)
         mark = f"${len(self.values)}" if self.postgres else "?"
-        # PostgreSQL cannot tell a parameter's type inside VALUES or next to ->: say it.
+        # PostgreSQL cannot tell a parameter's type next to -> or in a bare CASE: say it.
         return f"CAST({mark} AS {cast})" if cast and self.postgres else mark
 
     def when(self, moment: datetime) -> str:
