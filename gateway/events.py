@@ -12,7 +12,7 @@ events from code.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -210,6 +210,51 @@ async def emit_event(
     async with in_transaction() as conn:
         emitted = await store_emitted(gw, source=source, event=event, team_id=team_id, conn=conn)
     if emitted.jobs and quart_app is not None:
+        wake_workers(quart_app)
+    return emitted
+
+
+async def emit_events(
+    app: Any,
+    *,
+    source: str,
+    payloads: Sequence[EventPayload],
+    team_ids: Sequence[int | None],
+    using_db: Any = None,
+) -> list[Emitted]:
+    """:func:`emit_event` for many typed payloads at once: one transaction, one insert
+    for the events and one for their jobs (a task emitting an event per row of a batch
+    of hundreds). Types and dedup keys come from the payloads; a duplicate's
+    ``Emitted`` has ``new=False`` and ``event_id=0``.
+
+    :param team_ids: the team of each payload, in the same order.
+    :param using_db: join this transaction (then call :func:`wake_workers` after your
+        commit), as with :func:`emit_event`.
+    """
+    from tortoise.transactions import in_transaction
+
+    from gateway.webhooks.source import ParsedEvent
+    from gateway.webhooks.store import store_emitted_many
+
+    quart_app, gw = _app_and_gateway(app)
+    items = [
+        (
+            ParsedEvent(
+                type=payload.EVENT_TYPE,
+                dedup_key=payload.dedup_key(),
+                payload=payload.model_dump(mode="json"),
+            ),
+            team_id,
+        )
+        for payload, team_id in zip(payloads, team_ids, strict=True)
+    ]
+    if not items:
+        return []
+    if using_db is not None:
+        return await store_emitted_many(gw, source=source, items=items, conn=using_db)
+    async with in_transaction() as conn:
+        emitted = await store_emitted_many(gw, source=source, items=items, conn=conn)
+    if any(e.jobs for e in emitted) and quart_app is not None:
         wake_workers(quart_app)
     return emitted
 

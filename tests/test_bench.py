@@ -104,3 +104,23 @@ def test_personalize_bench_runs_and_answers_by_the_deadline():
     assert "59/59" in result.stdout  # every answer's record was written
     assert "median round: gateway p50" in result.stdout
     assert "defaults answered: True; {200: 4}" in result.stdout
+
+
+def test_reports_bench_runs_and_mails_every_team():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/reports.py",
+            "--teams=8",
+            "--calls=800",
+            "--recordings=50",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "daily-summary: succeeded" in result.stdout and "mails 8," in result.stdout
+    assert "weekly-report: succeeded" in result.stdout
+    assert "'expired': 50" in result.stdout and "'announced': 50" in result.stdout

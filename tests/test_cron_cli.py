@@ -27,10 +27,11 @@ def test_cron_run_once_per_window_then_force_and_list(tmp_path: Path, capsys: An
     capsys.readouterr()
     assert main(["--config", config, "cron", "list"]) == 0
     out = capsys.readouterr().out
-    header, row = out.splitlines()
+    header, row, *others = out.splitlines()
     assert header.split()[:3] == ["task", "plugin", "schedule"]
     assert row.startswith("cleanup-recordings  cron    0 3 * * *")
     assert row.endswith("never ran") and " 03:00:00" in row  # the next fire time
+    assert [line.split()[0] for line in others] == ["daily-summary", "weekly-report"]
 
     assert main(["--config", config, "cron", "run", "cleanup-recordings"]) == 0
     out = capsys.readouterr().out.strip()
@@ -53,4 +54,7 @@ def test_cron_run_of_an_unknown_task_names_the_known_ones(tmp_path: Path, capsys
     assert main(["--config", str(config_file(tmp_path)), "cron", "run", "nope"]) == 2
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]  # after the first run's "generated secrets" line
-    assert last == "gateway: no scheduled task named 'nope' (tasks: cleanup-recordings)"
+    assert last == (
+        "gateway: no scheduled task named 'nope' "
+        "(tasks: cleanup-recordings, daily-summary, weekly-report)"
+    )

@@ -10,6 +10,7 @@ catalogue; a test keeps the two in step.
 
 from __future__ import annotations
 
+from datetime import date as Date
 from datetime import datetime
 from typing import Any, Literal
 
@@ -22,6 +23,8 @@ from gateway.events import EventPayload
 ANALYZED = "voice.call.analyzed"
 AUDIO_STORED = "voice.call.audio_stored"
 INITIATION_FAILED = "voice.call.initiation_failed"
+RECORDING_EXPIRED = "voice.recording.expired"
+WEEKLY_REPORT_READY = "report.weekly.ready"
 
 
 class EvaluationResult(BaseModel):
@@ -107,11 +110,66 @@ class VoiceCallInitiationFailed(_VoiceCall):
         return f"{INITIATION_FAILED}:{key}"
 
 
-# The neutral voice events, for docs/events.md and its test.
+class VoiceRecordingExpired(EventPayload):
+    """``voice.recording.expired``: the gateway's copy of a recording was deleted at the
+    end of its retention; the telephony plugin that made it may delete the provider's
+    copy too."""
+
+    EVENT_TYPE = RECORDING_EXPIRED
+
+    recording_id: int = Field(description="the Recording row (now status expired)")
+    external_id: str = Field(description="the provider's recording id, e.g. RE...")
+    call_external_id: str | None = Field(None, description="the provider's call id")
+    account_id: str | None = Field(None, description="the provider account it belongs to")
+    team_id: int | None = Field(None, description="the team (null: unrouted)")
+
+    def dedup_key(self) -> str:
+        return f"{RECORDING_EXPIRED}:{self.external_id}"
+
+
+class OutcomeCount(BaseModel):
+    outcome: str = Field(description='"success", "failure" or "unknown"')
+    count: int = Field(description="analyzed calls with this outcome")
+
+
+class DayCalls(BaseModel):
+    date: Date = Field(description="team-local date (YYYY-MM-DD)")
+    calls: int = Field(description="calls started that day")
+
+
+class WeeklyReportReady(EventPayload):
+    """``report.weekly.ready``: a team's weekly figures, once per team and week, for
+    plugins that post team notifications."""
+
+    EVENT_TYPE = WEEKLY_REPORT_READY
+
+    team_id: int = Field(description="the team")
+    team_name: str = Field(description="the team's name")
+    time_zone: str = Field(description="IANA zone the dates are in, e.g. Europe/Berlin")
+    period_start: Date = Field(description="first team-local day reported (YYYY-MM-DD)")
+    period_end: Date = Field(description="last team-local day reported (7 days in all)")
+    calls: int = Field(description="calls in the period")
+    previous_calls: int = Field(description="calls in the 7 days before it")
+    answered: int = Field(description="calls answered")
+    success_rate: float | None = Field(
+        description="successes / analyzed calls, 0..1 (null: none analyzed)"
+    )
+    meetings_booked: int = Field(description="analyzed calls whose agent booked a meeting")
+    total_duration_seconds: int = Field(description="summed call duration")
+    top_outcomes: list[OutcomeCount] = Field(description="most frequent outcomes first")
+    days: list[DayCalls] = Field(description="calls per team-local day, oldest first")
+
+    def dedup_key(self) -> str:
+        return f"{WEEKLY_REPORT_READY}:{self.team_id}:{self.period_start}:{self.period_end}"
+
+
+# The neutral events, for docs/events.md and its test.
 CATALOGUE: dict[str, type[EventPayload]] = {
     ANALYZED: VoiceCallAnalyzed,
     AUDIO_STORED: VoiceCallAudioStored,
     INITIATION_FAILED: VoiceCallInitiationFailed,
+    RECORDING_EXPIRED: VoiceRecordingExpired,
+    WEEKLY_REPORT_READY: WeeklyReportReady,
 }
 
 

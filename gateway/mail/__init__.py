@@ -13,6 +13,7 @@ from gateway.mail.sender import (
     Refusal,
     SendReport,
     mail_configured,
+    not_configured,
     send_mail,
     send_mails,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "SendReport",
     "build",
     "mail_configured",
+    "not_configured",
     "send_mail",
     "send_mails",
 ]

@@ -55,10 +55,13 @@ class MailRejected(MailError):
 
 
 class MailNotConfigured(TaskSkipped):
-    """``[gateway.mail] host`` is not set."""
+    """``[gateway.mail] host`` is not set. ``figures``: what the task did anyway, kept
+    on its run when it lets this propagate."""
 
-    def __init__(self) -> None:
-        super().__init__(NOT_CONFIGURED)
+    def __init__(
+        self, figures: Mapping[str, int | float | str | bool | None] | None = None
+    ) -> None:
+        super().__init__(NOT_CONFIGURED, figures)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,16 @@ def settings_of(app: Quart) -> MailSettings:
 def mail_configured(app: Quart) -> bool:
     """Whether mail can be sent at all (check before fanning out work that mails)."""
     return settings_of(app).configured
+
+
+def not_configured(app: Quart, figures: Mapping[str, Any] | None = None) -> MailNotConfigured:
+    """The "mail not configured" error to raise, logged once per app: a task that finds
+    mail unconfigured before fanning out work raises it (with its figures), and its run
+    is recorded as skipped for mail."""
+    if not app.extensions.get(_WARNED_KEY):
+        app.extensions[_WARNED_KEY] = True
+        log.warning("mail not configured ([gateway.mail] host is not set): not sending")
+    return MailNotConfigured(figures)
 
 
 def _tls_context(settings: MailSettings) -> ssl.SSLContext:
@@ -172,10 +185,7 @@ async def send_mails(app: Quart, messages: Sequence[Message]) -> list[SendReport
     """
     settings = settings_of(app)
     if not settings.configured:
-        if not app.extensions.get(_WARNED_KEY):
-            app.extensions[_WARNED_KEY] = True
-            log.warning("mail not configured ([gateway.mail] host is not set): not sending")
-        raise MailNotConfigured()
+        raise not_configured(app)
     reports: list[SendReport] = []
     smtp = _client(settings)
     try:

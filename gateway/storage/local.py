@@ -155,7 +155,9 @@ class LocalDiskStorage:
         """Remove the blob; ``False`` when it was already gone (deleting is idempotent)."""
         path = self.path(key)
         try:
-            path.unlink()
+            # In a thread: an unlink waits on the disk (milliseconds on a busy one), and
+            # callers delete many at once (cleanup-recordings: 8 in flight).
+            await asyncio.to_thread(path.unlink)
         except FileNotFoundError:
             return False
         return True

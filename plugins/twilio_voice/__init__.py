@@ -12,10 +12,12 @@ anything is parsed. See docs/plugins/twilio_voice.md.
 from __future__ import annotations
 
 from gateway import hookimpl
+from gateway.calls.events import RECORDING_EXPIRED
 from gateway.config import GatewayConfig
 from gateway.events import EventHandler
 from gateway.webhooks import WebhookSource
 from plugins.twilio_voice import recording, settings, status, voice
+from plugins.twilio_voice.expiry import DeleteExpiredRecording
 from plugins.twilio_voice.media import Downloader
 from plugins.twilio_voice.verify import Accounts, Verifier
 
@@ -60,10 +62,19 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
 @hookimpl
 def register_event_handlers(config: GatewayConfig) -> list[EventHandler]:
     cfg = settings.load(config)
-    return [
+    handlers = [
         EventHandler(
             name="twilio_voice.download_recording",
             event_types=(recording.EVENT_TYPE,),
             handler=Downloader(cfg, Accounts(cfg)),
         )
     ]
+    if cfg.delete_expired_recordings:
+        handlers.append(
+            EventHandler(
+                name="twilio_voice.delete_expired_recording",
+                event_types=(RECORDING_EXPIRED,),
+                handler=DeleteExpiredRecording(cfg, Accounts(cfg)),
+            )
+        )
+    return handlers

@@ -40,6 +40,10 @@ class TwilioVoiceSettings(PluginSettings):
     recording_timeout_seconds: float = Field(default=120.0, gt=0)
     recording_format: Literal["wav", "mp3"] = "wav"
     default_retention_days: int = Field(default=90, ge=0)  # calls with no known team
+    # Opt-in: when the gateway's copy of a recording expires (voice.recording.expired),
+    # delete Twilio's copy too through the REST API (at api_base_url).
+    delete_expired_recordings: bool = False
+    rest_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
     # How an answered call reaches the voice agent: a media stream to this wss URL, or
     # the agent provider's register-call API (which answers with TwiML).

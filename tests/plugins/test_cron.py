@@ -82,6 +82,7 @@ async def test_cleanup_deletes_expired_recordings_and_retries_the_one_that_faile
         "already_gone": 1,
         "failed": 1,
         "batches": 3,  # six expired rows, two per batch
+        "announced": 5,  # one voice.recording.expired per row marked expired
     }
     assert await statuses() == {
         **{f"RE{i}": "expired" for i in range(4)},
@@ -105,6 +106,7 @@ async def test_cleanup_deletes_expired_recordings_and_retries_the_one_that_faile
         "already_gone": 0,
         "failed": 0,
         "batches": 1,
+        "announced": 1,
     }
     # The next day: the fresh one has expired too; the rest are done for good.
     clock.advance(days=1)
@@ -118,6 +120,7 @@ async def test_cleanup_deletes_expired_recordings_and_retries_the_one_that_faile
         "already_gone": 0,
         "failed": 0,
         "batches": 0,
+        "announced": 0,
     }
     assert await TaskRun.filter(task="cleanup-recordings", status="succeeded").count() == 4
 
@@ -127,7 +130,9 @@ async def test_the_task_is_registered_on_its_schedule(app):
 
     task = runner_of(app).tasks["cleanup-recordings"]
     assert task.schedule == "0 3 * * *"
-    assert runner_of(app).tasks.keys() == {"cleanup-recordings"}
+    assert runner_of(app).tasks.keys() == {"cleanup-recordings", "daily-summary", "weekly-report"}
+    assert runner_of(app).tasks["daily-summary"].schedule == "0 18 * * *"
+    assert runner_of(app).tasks["weekly-report"].schedule == "0 9 * * 1"
 
 
 def test_bad_plugin_settings_stop_startup(tmp_path):

@@ -68,6 +68,7 @@ class FakeTwilioMedia:
     redirects: dict[str, str] = field(default_factory=dict)  # sid -> Location
     failures: dict[str, int] = field(default_factory=dict)  # sid -> status to answer
     hits: list[Hit] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)  # sids removed by DELETE
     release: asyncio.Event = field(default_factory=asyncio.Event)
     base_url: str = ""
     _runner: Any = None
@@ -113,9 +114,31 @@ class FakeTwilioMedia:
         content_type = "audio/mpeg" if ext == "mp3" else "audio/x-wav"
         return web.Response(body=self.recordings[rec_sid], content_type=content_type)
 
+    async def _delete(self, request: web.Request) -> web.Response:
+        """Twilio's "Delete a Recording resource": ``DELETE .../Recordings/{Sid}.json``,
+        204 with no body; 404 with Twilio's error body when there is no such
+        recording; ``failures`` answer as configured (429 with Retry-After)."""
+        self.hits.append(Hit(request.path, request.headers.get("Authorization")))
+        if request.match_info["account"] != self.account_sid or not self._authorized(request):
+            return web.json_response({"code": 20003, "status": 401}, status=401)
+        rec_sid, _, ext = request.match_info["name"].partition(".")
+        if rec_sid in self.failures:
+            status = self.failures[rec_sid]
+            headers = {"Retry-After": "7"} if status == 429 else None
+            return web.json_response({"status": status}, status=status, headers=headers)
+        if ext != "json" or rec_sid not in self.recordings:
+            return web.json_response(
+                {"code": 20404, "message": "The requested resource was not found", "status": 404},
+                status=404,
+            )
+        del self.recordings[rec_sid]
+        self.deleted.append(rec_sid)
+        return web.Response(status=204)
+
     async def start(self) -> FakeTwilioMedia:
         app = web.Application()
         app.router.add_get("/2010-04-01/Accounts/{account}/Recordings/{name}", self._media)
+        app.router.add_delete("/2010-04-01/Accounts/{account}/Recordings/{name}", self._delete)
         self._runner, port = await serve(app, handle_signals=False)
         self.base_url = f"http://127.0.0.1:{port}"
         return self

@@ -93,9 +93,10 @@ class SmtpServer:
         tls: str = "none",  # none | starttls | tls
         cert: tuple[Path, Path] | None = None,
         credentials: tuple[str, str] | None = None,
+        port: int | None = None,  # a fixed port: the same server "back up" after a stop
     ) -> None:
         self.sink = Sink()
-        self.port = free_port()
+        self.port = port or free_port()
         kwargs: dict[str, Any] = {}
         context = None
         if cert is not None:
