@@ -25,8 +25,8 @@ from typing import Any
 
 from tortoise import connections
 
-from gateway.calls.models import Call, CallAnalysis, Recording
-from gateway.identity.models import Team
+from gateway.calls import Call, CallAnalysis, Recording
+from gateway.identity import Team
 from plugins.cron.periods import Buckets
 
 # A call was answered when it was ever in progress, or ended "completed" (Twilio's

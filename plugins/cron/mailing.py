@@ -18,7 +18,7 @@ import logging
 from email.utils import formataddr
 
 from gateway.events import JobContext, PermanentFailure
-from gateway.identity.models import Membership
+from gateway.identity import Membership
 from gateway.mail import MailNotConfigured, MailRejected, Message, send_mail
 from plugins.cron import render
 from plugins.cron.settings import CronSettings

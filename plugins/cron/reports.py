@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from gateway.calls.events import WEEKLY_REPORT_READY, DayCalls, OutcomeCount, WeeklyReportReady
+from gateway.calls import WEEKLY_REPORT_READY, DayCalls, OutcomeCount, WeeklyReportReady
 from gateway.events import EventPayload, emit_events
-from gateway.identity.models import Team
+from gateway.identity import Team
 from gateway.mail import mail_configured, not_configured
 from gateway.scheduling import TaskContext
 from gateway.team_settings import get_many_team_settings

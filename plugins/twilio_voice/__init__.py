@@ -12,7 +12,7 @@ anything is parsed. See docs/plugins/twilio_voice.md.
 from __future__ import annotations
 
 from gateway import hookimpl
-from gateway.calls.events import RECORDING_EXPIRED
+from gateway.calls import RECORDING_EXPIRED
 from gateway.config import GatewayConfig
 from gateway.events import EventHandler
 from gateway.webhooks import WebhookSource

@@ -17,7 +17,7 @@ import re
 
 import aiohttp
 
-from gateway.calls.events import VoiceRecordingExpired
+from gateway.calls import VoiceRecordingExpired
 from gateway.events import JobContext, PermanentFailure, RetryLater
 from plugins.twilio_voice.media import _basic_auth
 from plugins.twilio_voice.settings import TwilioVoiceSettings
