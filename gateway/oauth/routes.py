@@ -8,8 +8,10 @@ from quart import Blueprint, Response, g, jsonify, redirect, request
 
 from gateway import inputs, ratelimit
 from gateway.auth import current_principal, require_principal, team_role_required
+from gateway.contract import PUBLIC, SIGNED_IN, Redirect, api
 from gateway.errors import GatewayError
 from gateway.oauth import binding, common, flow, revoke
+from gateway.oauth import schemas as s
 
 bp = Blueprint("oauth", __name__)
 
@@ -42,6 +44,14 @@ async def _args() -> dict[str, str]:
 
 
 @bp.route("/api/integrations/<provider>/connect", methods=["GET", "POST"])
+@api(
+    s.ConnectStarted,
+    responses={302: Redirect},
+    auth=SIGNED_IN,
+    query=s.ConnectQuery,
+    request=s.ConnectIn,
+    errors=(404, 429),
+)
 @team_role_required("owner", "admin")
 async def connect(provider: str) -> Any:
     await _limit()
@@ -62,6 +72,7 @@ async def connect(provider: str) -> Any:
 
 
 @bp.get("/api/integrations/<provider>/continue")
+@api(Redirect, status=302, auth=SIGNED_IN, query=s.ContinueQuery, errors=(404, 429))
 async def continue_in_browser(provider: str) -> Any:
     """Open in a browser signed in to the gateway as the user who started the connect:
     binds that browser (one time) and redirects to the provider."""
@@ -74,6 +85,13 @@ async def continue_in_browser(provider: str) -> Any:
 
 
 @bp.get("/api/integrations/<provider>/callback")
+@api(
+    s.ConnectionOut,
+    responses={302: Redirect},
+    auth=PUBLIC,
+    query=s.CallbackQuery,
+    errors=(403, 404, (400, "OAUTH_CALLBACK_FAILED"), 502),
+)
 async def callback(provider: str) -> Any:
     """Authenticated by the state (bound to team, user and the starting browser's
     cookie), not by a header: the browser arrives here from the provider. A principal,
@@ -109,6 +127,7 @@ def _cleared(gw: Any, provider: str, response: Response) -> Response:
 
 
 @bp.post("/api/integrations/<provider>/disconnect")
+@api(s.Disconnected, auth=SIGNED_IN, query=s.TeamQuery, errors=(404, 429))
 @team_role_required("owner", "admin")
 async def disconnect(provider: str) -> Any:
     await _limit()
@@ -118,6 +137,7 @@ async def disconnect(provider: str) -> Any:
 
 
 @bp.get("/api/integrations/status")
+@api(s.StatusOut, auth=SIGNED_IN, query=s.TeamQuery, errors=(404, 429))
 @team_role_required("owner", "admin")
 async def status() -> Response:
     await _limit()

@@ -15,7 +15,7 @@ from gateway import hookimpl
 from gateway.config import GatewayConfig
 from gateway.events import EventHandler
 from gateway.webhooks.source import WebhookSource
-from plugins.twilio_voice import recording, settings, status, voice
+from plugins.twilio_voice import contract, recording, settings, status, voice
 from plugins.twilio_voice.media import Downloader
 from plugins.twilio_voice.verify import Accounts, Verifier
 
@@ -37,6 +37,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             apply=voice.apply,
             respond=voice.make_respond(cfg),
             max_body_bytes=MAX_BODY,
+            contract=contract.VOICE,
         ),
         WebhookSource(
             name="twilio_voice.status",
@@ -45,6 +46,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             parse=status.parse,
             apply_batch=status.apply_batch,
             max_body_bytes=MAX_BODY,
+            contract=contract.STATUS,
         ),
         WebhookSource(
             name="twilio_voice.recording",
@@ -53,6 +55,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             parse=recording.parse,
             apply=recording.apply,
             max_body_bytes=MAX_BODY,
+            contract=contract.RECORDING,
         ),
     ]
 
