@@ -6,10 +6,14 @@ Documentation only: the signature is checked on the raw form first."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.contract import TWILIO_SIGNATURE, Raw
 from gateway.contract.route import WebhookContract
+
+
+ACCOUNT_SID = r"^AC[0-9a-f]{32}$"
+CALL_SID = r"^CA[0-9a-f]{32}$"
 
 
 class CallForm(BaseModel):
@@ -17,8 +21,8 @@ class CallForm(BaseModel):
 
     model_config = {"extra": "allow"}
     __pydantic_extra__: dict[str, str]
-    AccountSid: str
-    CallSid: str
+    AccountSid: str = Field(pattern=ACCOUNT_SID)
+    CallSid: str = Field(pattern=CALL_SID)
     From: str | None = None
     To: str | None = None
     CallStatus: str | None = None
@@ -35,9 +39,9 @@ class StatusForm(CallForm):
 class RecordingForm(BaseModel):
     model_config = {"extra": "allow"}
     __pydantic_extra__: dict[str, str]
-    AccountSid: str
-    CallSid: str | None = None
-    RecordingSid: str
+    AccountSid: str = Field(pattern=ACCOUNT_SID)
+    CallSid: str | None = Field(None, pattern=CALL_SID)
+    RecordingSid: str = Field(pattern=r"^RE[0-9a-f]{32}$")
     RecordingStatus: str
     RecordingUrl: str | None = None
     RecordingDuration: str | None = None
@@ -47,7 +51,7 @@ class RecordingForm(BaseModel):
 VOICE = WebhookContract(
     auth=(TWILIO_SIGNATURE,),
     body=CallForm,
-    response=Raw("application/xml", "TwiML that connects the caller to the voice agent"),
+    response=Raw("text/xml", "TwiML that connects the caller to the voice agent"),
     summary="Twilio: an inbound call",
 )
 STATUS = WebhookContract(auth=(TWILIO_SIGNATURE,), body=StatusForm, summary="Twilio: call progress")
