@@ -28,6 +28,12 @@ def _content_names(content: dict[str, Any] | None) -> str:
     return ", ".join(f"{_ref_name(c.get('schema'))} ({t})" for t, c in content.items())
 
 
+def _where(scheme: dict[str, Any]) -> str:
+    if scheme.get("type") == "http":
+        return f"Authorization: {scheme.get('scheme', '').title()} ..."
+    return f"{scheme.get('in', '')} {scheme.get('name', '')}"
+
+
 def render(doc: dict[str, Any]) -> str:
     rows: list[str] = []
     for path, item in doc.get("paths", {}).items():
@@ -50,7 +56,8 @@ def render(doc: dict[str, Any]) -> str:
                 f"<td>{answers}</td></tr>"
             )
     schemes = "".join(
-        f"<li><code>{escape(name)}</code>: {escape(s.get('description', ''))}</li>"
+        f"<li><code>{escape(name)}</code> ({escape(_where(s))}): "
+        f"{escape(s.get('description', ''))}</li>"
         for name, s in doc.get("components", {}).get("securitySchemes", {}).items()
     )
     models = "".join(
