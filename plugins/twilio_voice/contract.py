@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from gateway.contract import TWILIO_SIGNATURE, Raw
 from gateway.contract.route import WebhookContract
 
-
 ACCOUNT_SID = r"^AC[0-9a-f]{32}$"
 CALL_SID = r"^CA[0-9a-f]{32}$"
 
