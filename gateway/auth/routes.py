@@ -25,7 +25,7 @@ LOGIN_PER_EMAIL = "5/minute"
 
 
 @bp.post("/login")
-@api(s.UserAnswer, auth=PUBLIC, request=s.LoginIn, errors=(429,))
+@api(s.UserAnswer, auth=PUBLIC, request=s.LoginIn, errors=(401, 403, 429))
 async def login() -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # Counted before the body is even parsed: guessing costs a hit whatever it sends.

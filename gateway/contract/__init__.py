@@ -4,7 +4,7 @@ serves it as OpenAPI 3.1 at ``/openapi.json`` and as a page at ``/docs``
 
 from gateway.contract.install import install
 from gateway.contract.models import Accepted, ErrorBody, Page
-from gateway.contract.route import NoContent, Raw, Redirect, api
+from gateway.contract.route import NoContent, Raw, Redirect, WebhookContract, api
 from gateway.contract.schemes import (
     API_TOKEN,
     CRON,
@@ -33,6 +33,7 @@ __all__ = [
     "Page",
     "Raw",
     "Redirect",
+    "WebhookContract",
     "api",
     "install",
 ]

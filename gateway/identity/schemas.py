@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-Text = str  # bounded by the views' own checks (column lengths)
+from gateway.identity.models import ROLES
+from gateway.identity.validation import AGENT_ID, E164, EMAIL
+
+# Formats the views check with their own messages (gateway.identity.validation): the
+# models only show them in the document, so both say the same and the wording stays.
+EMAIL_FIELD = {"json_schema_extra": {"pattern": EMAIL.pattern, "maxLength": 320}}
+ROLE_FIELD = {"json_schema_extra": {"enum": list(ROLES)}}
 
 
 class UserOut(BaseModel):
@@ -38,7 +44,7 @@ class TeamRole(BaseModel):
 
 
 class LoginIn(BaseModel):
-    email: str
+    email: str = Field(**EMAIL_FIELD)
     password: str
 
 
@@ -87,7 +93,9 @@ class TeamIn(BaseModel):
     name: str
     time_zone: str = "UTC"
     recording_retention_days: int = Field(90, ge=1, le=3650)
-    owner_email: str | None = Field(None, description="super admins only: another owner")
+    owner_email: str | None = Field(
+        None, description="super admins only: another owner", **EMAIL_FIELD
+    )
 
 
 class TeamPatch(BaseModel):
@@ -112,7 +120,7 @@ class MemberList(BaseModel):
 
 
 class RoleIn(BaseModel):
-    role: str
+    role: str = Field(**ROLE_FIELD)
 
 
 class MemberAnswer(BaseModel):
@@ -120,7 +128,9 @@ class MemberAnswer(BaseModel):
 
 
 class NumberIn(BaseModel):
-    number: str = Field(description="E.164, e.g. +14155550100")
+    number: str = Field(
+        description="E.164, e.g. +14155550100", json_schema_extra={"pattern": E164.pattern}
+    )
 
 
 class NumberOut(BaseModel):
@@ -137,7 +147,7 @@ class NumberList(BaseModel):
 
 
 class AgentIn(BaseModel):
-    agent_id: str
+    agent_id: str = Field(json_schema_extra={"pattern": AGENT_ID.pattern})
     label: str | None = None
 
 
@@ -156,8 +166,8 @@ class AgentList(BaseModel):
 
 
 class InviteIn(BaseModel):
-    email: str
-    role: str = "member"
+    email: str = Field(**EMAIL_FIELD)
+    role: str = Field("member", **ROLE_FIELD)
 
 
 class InviterOut(BaseModel):

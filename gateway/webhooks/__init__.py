@@ -7,6 +7,7 @@ their jobs in one transaction, and only then answers.
 
 from __future__ import annotations
 
+from gateway.contract.route import WebhookContract
 from gateway.webhooks.source import ApplyContext, ParsedEvent, WebhookRequest, WebhookSource
 
-__all__ = ["ApplyContext", "ParsedEvent", "WebhookRequest", "WebhookSource"]
+__all__ = ["ApplyContext", "ParsedEvent", "WebhookContract", "WebhookRequest", "WebhookSource"]

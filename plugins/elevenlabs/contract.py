@@ -10,8 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from gateway.contract import ELEVENLABS_SIGNATURE
-from gateway.contract.route import WebhookContract
+from gateway.contract import ELEVENLABS_SIGNATURE, WebhookContract
 
 
 class Envelope(BaseModel):

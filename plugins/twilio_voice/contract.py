@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from gateway.contract import TWILIO_SIGNATURE, Raw
-from gateway.contract.route import WebhookContract
+from gateway.contract import TWILIO_SIGNATURE, Raw, WebhookContract
 
 ACCOUNT_SID = r"^AC[0-9a-f]{32}$"
 CALL_SID = r"^CA[0-9a-f]{32}$"
