@@ -28,6 +28,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
+from pydantic import BaseModel, Field
+from quart import Blueprint
+from quart import request as http_request
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
@@ -38,8 +41,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from twilio.request_validator import RequestValidator
 
+from gateway import hookimpl
 from gateway.app import create_app
 from gateway.config import load_config
+from gateway.contract import PUBLIC, api
 from tests.test_api_contract import ALL_PLUGINS
 
 pytestmark = pytest.mark.slow
@@ -167,14 +172,44 @@ def use_seeded(case: Any, ids: dict[str, Any]) -> None:
         case.query["team_id"] = ids["team_id"]
 
 
-def test_every_operation_holds_to_the_document(
-    tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if os.environ.get("FUZZ_DB") == "postgres":
-        url = request.getfixturevalue("pg_database")
-    else:
-        url = f"sqlite://{tmp_path / 'gateway.db'}"
-    data = {
+def fuzz(app: Any, operations: list[Any], ids: dict[str, Any]) -> list[str]:
+    """Every operation's cases in turn; the failures, one entry per operation."""
+    failures: list[str] = []
+    seen: dict[str, set[int]] = {}
+    for operation in operations:
+        cases = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE),
+            operation.as_strategy(GenerationMode.NEGATIVE),
+        )
+
+        @given(case=cases, seeded=st.booleans())
+        @hypothesis.settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+        )
+        def run(case: Any, seeded: bool) -> None:
+            if seeded:
+                use_seeded(case, ids)
+            headers, extra = credentials(case, ids, app)
+            response = case.call(headers=headers, **extra)
+            seen.setdefault(case.operation.label, set()).add(response.status_code)
+            case.validate_response(response, checks=CHECKS)
+
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as exc:  # one report for all operations
+            failures.append(f"{operation.label}: {str(exc)[:1500]}")
+    for label, statuses in sorted(seen.items()):
+        print(label, sorted(statuses))  # shown with -s: what the run reached
+    return failures
+
+
+def settings_for(tmp_path: Path, url: str, plugins: dict[str, Any]) -> dict[str, Any]:
+    return {
         "gateway": {
             "data_dir": str(tmp_path / "data"),
             "database_url": url,
@@ -184,53 +219,74 @@ def test_every_operation_holds_to_the_document(
             "public_url": PUBLIC_URL,
             "debug_endpoints": True,
         },
-        "plugins": ALL_PLUGINS,
+        "plugins": plugins,
     }
-    app = create_app(load_config(data=data, environ={}))
+
+
+def test_every_operation_holds_to_the_document(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if os.environ.get("FUZZ_DB") == "postgres":
+        url = request.getfixturevalue("pg_database")
+    else:
+        url = f"sqlite://{tmp_path / 'gateway.db'}"
+    app = create_app(load_config(data=settings_for(tmp_path, url, ALL_PLUGINS), environ={}))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     try:
         ids = seed(app)
-        failures: list[str] = []
-        seen: dict[str, set[int]] = {}
         operations = [result.ok() for result in schema.get_all_operations()]
+        assert len(operations) > 50
         # Deletions last, so they do not take the seeded rows from the other operations;
         # revoking tokens the very last, as it may revoke the fuzzer's own.
         operations.sort(
             key=lambda op: (op.method.upper() == "DELETE", "{token_id}" in op.path, op.label)
         )
-        assert len(operations) > 50
-        for operation in operations:
-            cases = st.one_of(
-                operation.as_strategy(GenerationMode.POSITIVE),
-                operation.as_strategy(GenerationMode.NEGATIVE),
-            )
-
-            @given(case=cases, seeded=st.booleans())
-            @hypothesis.settings(
-                max_examples=EXAMPLES,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                suppress_health_check=list(HealthCheck),
-                phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-            )
-            def run(case: Any, seeded: bool) -> None:
-                if seeded:
-                    use_seeded(case, ids)
-                headers, extra = credentials(case, ids, app)
-                response = case.call(headers=headers, **extra)
-                seen.setdefault(case.operation.label, set()).add(response.status_code)
-                case.validate_response(response, checks=CHECKS)
-
-            try:
-                run()
-            except (
-                Exception,
-                BaseExceptionGroup,
-            ) as exc:  # collected: one report naming every operation
-                failures.append(f"{operation.label}: {str(exc)[:1500]}")
-        for label, statuses in sorted(seen.items()):
-            print(label, sorted(statuses))
+        failures = fuzz(app, operations, ids)
         assert not failures, "\n\n".join(failures)
     finally:
         asgi.shutdown_lifespans()
+
+
+class Quotient(BaseModel):
+    value: int
+
+
+class DivideQuery(BaseModel):
+    n: int = Field(1, ge=0, le=10)
+
+
+class CanaryPlugin:
+    """Two routes with the defects the run exists to find."""
+
+    @hookimpl
+    def register_routes(self, app: Any, config: Any) -> Blueprint:
+        bp = Blueprint("canary", __name__)
+
+        @bp.get("/api/canary/divide")
+        @api(Quotient, auth=PUBLIC, query=DivideQuery)
+        async def divide() -> Any:
+            return {"value": 100 // int(http_request.args.get("n", "1"))}  # n=0: a 500
+
+        @bp.get("/api/canary/shape")
+        @api(Quotient, auth=PUBLIC)
+        async def shape() -> Any:
+            return {"value": "many"}  # not the documented integer
+
+        return bp
+
+
+def test_the_run_finds_a_server_error_and_a_broken_schema(tmp_path: Path) -> None:
+    """The run can fail: a 500 and a body off its schema are both reported, by route."""
+    url = f"sqlite://{tmp_path / 'gateway.db'}"
+    config = load_config(data=settings_for(tmp_path, url, {"canary": {}}), environ={})
+    app = create_app(config, extra_plugins=[("canary", CanaryPlugin())])
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    try:
+        operations = [r.ok() for r in schema.get_all_operations() if "/canary/" in r.ok().path]
+        failures = fuzz(app, operations, {})
+    finally:
+        asgi.shutdown_lifespans()
+    assert len(failures) == 2
+    divide, shape = sorted(failures)
+    assert divide.startswith("GET /api/canary/divide") and "Server error" in divide
+    assert shape.startswith("GET /api/canary/shape") and "violates schema" in shape
