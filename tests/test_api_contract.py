@@ -106,7 +106,11 @@ async def test_document_is_openapi_3_1_with_the_auth_schemes(make_app: Any) -> N
     assert cron["security"] == [{"cronBearer": []}]
     assert {"200", "202", "401", "404", "409", "500"} <= set(cron["responses"])
     login = doc["paths"]["/api/auth/login"]["post"]
-    assert "429" in login["responses"]
+    assert "Retry-After" in login["responses"]["429"]["headers"]
+    assert "Retry-After" in login["responses"]["503"]["headers"]
+    assert login["requestBody"]["required"] is True
+    accept = doc["paths"]["/api/invitations/{token}/accept"]["post"]
+    assert accept["requestBody"]["required"] is False  # signed in: no body at all
     assert "password" in str(login["requestBody"])
 
 

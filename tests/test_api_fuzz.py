@@ -47,8 +47,6 @@ from gateway.config import load_config
 from gateway.contract import PUBLIC, api
 from tests.test_api_contract import ALL_PLUGINS
 
-pytestmark = pytest.mark.slow
-
 PUBLIC_URL = "https://gateway.test"
 TWILIO_SID = ALL_PLUGINS["twilio_voice"]["account_sid"]
 TWILIO_TOKEN = ALL_PLUGINS["twilio_voice"]["auth_token"]

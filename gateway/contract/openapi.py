@@ -30,7 +30,12 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 # Answered by any route: a NUL in the URL (400), the database down (503).
 ALWAYS = (400, 503)
-UNDOCUMENTED = {"static"}  # Quart's static files: not an API
+UNDOCUMENTED = {"static"}
+RETRY_AFTER = {429, 503}
+RETRY_AFTER_HEADER = {
+    "description": "seconds to wait before trying again",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}  # Quart's static files: not an API
 
 
 def error_codes(status: int, extra: tuple[str, ...]) -> list[str]:
@@ -102,6 +107,8 @@ def complete(operation: dict[str, Any], contract: Contract) -> dict[str, Any]:
             "description": f"{HTTPStatus(status).phrase}: code {' or '.join(codes)}",
             "content": {"application/json": {"schema": ERROR_REF}},
         }
+        if status in RETRY_AFTER:
+            responses[status]["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
     operation["responses"] = {str(k): v for k, v in sorted(responses.items())}
     operation["security"] = [{name: []} for name in contract.auth]
     if contract.request is not None and contract.request_media_type:
@@ -109,7 +116,7 @@ def complete(operation: dict[str, Any], contract: Contract) -> dict[str, Any]:
         content = body.get("content") or {}
         schema = next(iter(content.values()), {}).get("schema", {"type": "string"})
         operation["requestBody"] = {
-            "required": True,
+            "required": not contract.optional_body,
             "content": {contract.request_media_type: {"schema": schema}},
         }
     if contract.summary:

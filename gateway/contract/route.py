@@ -60,6 +60,7 @@ class Contract:
     request_media_type: str | None = None
     summary: str | None = None
     tags: tuple[str, ...] = field(default=())
+    optional_body: bool = False
 
 
 def _error_map(errors: Iterable[int | tuple[int, str]]) -> dict[int, tuple[str, ...]]:
@@ -82,6 +83,7 @@ def api(
     query: type[pydantic.BaseModel] | None = None,
     errors: Iterable[int | tuple[int, str]] = (),
     validate: bool = True,
+    optional_body: bool = False,
     summary: str | None = None,
     tags: Iterable[str] = (),
 ) -> Callable[[F], F]:
@@ -96,6 +98,7 @@ def api(
     :param request: the JSON body's model, enforced unless ``validate=False``.
     :param form: a form body's model, documentation only (webhooks).
     :param raw: a body of another media type, documentation only.
+    :param optional_body: the view also takes no body at all (``json_body(optional=True)``).
     :param query: the query string's model (documentation: the view reads it).
     :param errors: further error statuses, or ``(status, CODE)`` pairs. 400 and 503 are
         always listed (any URL may hold a refused NUL; any database may be down); a body
@@ -120,6 +123,7 @@ def api(
         ),
         summary=summary,
         tags=tuple(tags),
+        optional_body=optional_body,
     )
 
     def decorate(view: F) -> F:

@@ -112,7 +112,13 @@ async def show(token: str) -> Response:
 
 
 @bp.post("/api/invitations/<token>/accept")
-@api(s.Accepted, auth=PUBLIC, request=s.AcceptIn, errors=(401, 403, 404, 409, 429))
+@api(
+    s.Accepted,
+    auth=PUBLIC,
+    request=s.AcceptIn,
+    optional_body=True,
+    errors=(401, 403, 404, 409, 429),
+)
 async def accept(token: str) -> Response:
     """Signed in as the invited address: joins. No account yet: ``{"password", "name"?}``
     creates it, joins, and signs the browser in."""

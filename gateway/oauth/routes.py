@@ -50,6 +50,7 @@ async def _args() -> dict[str, str]:
     auth=SIGNED_IN,
     query=s.ConnectQuery,
     request=s.ConnectIn,
+    optional_body=True,
     errors=(404, 429),
 )
 @team_role_required("owner", "admin")
