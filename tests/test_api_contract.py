@@ -109,6 +109,10 @@ async def test_document_is_openapi_3_1_with_the_auth_schemes(make_app: Any) -> N
     assert "Retry-After" in login["responses"]["429"]["headers"]
     assert "Retry-After" in login["responses"]["503"]["headers"]
     assert login["requestBody"]["required"] is True
+    jobs = doc["paths"]["/api/jobs"]["get"]["parameters"]
+    team_header = next(p for p in jobs if p["in"] == "header")
+    assert team_header["name"].lower() == "x-team-id"
+    assert team_header["schema"]["type"] == "integer"  # not null: a header is a string
     accept = doc["paths"]["/api/invitations/{token}/accept"]["post"]
     assert accept["requestBody"]["required"] is False  # signed in: no body at all
     assert "password" in str(login["requestBody"])

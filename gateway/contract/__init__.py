@@ -3,7 +3,7 @@ serves it as OpenAPI 3.1 at ``/openapi.json`` and as a page at ``/docs``
 (docs/api.md)."""
 
 from gateway.contract.install import install
-from gateway.contract.models import Accepted, ErrorBody, Page
+from gateway.contract.models import Accepted, ErrorBody, Page, TeamHeader
 from gateway.contract.route import NoContent, Raw, Redirect, WebhookContract, api
 from gateway.contract.schemes import (
     API_TOKEN,
@@ -33,6 +33,7 @@ __all__ = [
     "Page",
     "Raw",
     "Redirect",
+    "TeamHeader",
     "WebhookContract",
     "api",
     "install",

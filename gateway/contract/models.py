@@ -43,3 +43,9 @@ class Anything(BaseModel):
 
 
 JsonObject = dict[str, Any]
+
+
+class TeamHeader(BaseModel):
+    x_team_id: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="the team, when the path does not say"
+    )

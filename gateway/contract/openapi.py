@@ -78,7 +78,24 @@ def _body(body: Any) -> dict[str, Any] | None:
     return None
 
 
+def _without_null(parameter: dict[str, Any]) -> dict[str, Any]:
+    """A query or header value is a string or absent, never JSON null: ``int | None``
+    in a model is an optional integer there."""
+    schema = dict(parameter.get("schema", {}))
+    options = [o for o in schema.get("anyOf", []) if o != {"type": "null"}]
+    if "anyOf" in schema and len(options) == 1:
+        del schema["anyOf"]
+        schema.update(options[0])
+    if schema.get("default", "") is None:
+        del schema["default"]
+    return {**parameter, "schema": schema}
+
+
 def complete(operation: dict[str, Any], contract: Contract) -> dict[str, Any]:
+    operation["parameters"] = [
+        _without_null(p) if p.get("in") in ("query", "header") else p
+        for p in operation.get("parameters", [])
+    ]
     responses = dict(operation.get("responses", {}))
     for status, body in contract.responses.items():
         described = responses.get(status, {})

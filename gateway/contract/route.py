@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 
 import pydantic
 from quart import g
-from quart_schema import DataSource, document_querystring, document_request, document_response
+from quart_schema import (
+    DataSource,
+    document_headers,
+    document_querystring,
+    document_request,
+    document_response,
+)
 
 from gateway.errors import ValidationError
 
@@ -81,6 +87,7 @@ def api(
     form: type[pydantic.BaseModel] | None = None,
     raw: Raw | None = None,
     query: type[pydantic.BaseModel] | None = None,
+    headers: type[pydantic.BaseModel] | None = None,
     errors: Iterable[int | tuple[int, str]] = (),
     validate: bool = True,
     optional_body: bool = False,
@@ -98,6 +105,7 @@ def api(
     :param request: the JSON body's model, enforced unless ``validate=False``.
     :param form: a form body's model, documentation only (webhooks).
     :param raw: a body of another media type, documentation only.
+    :param headers: request headers the view reads (``x_team_id`` is ``X-Team-Id``).
     :param optional_body: the view also takes no body at all (``json_body(optional=True)``).
     :param query: the query string's model (documentation: the view reads it).
     :param errors: further error statuses, or ``(status, CODE)`` pairs. 400 and 503 are
@@ -136,6 +144,8 @@ def api(
             func = document_request(form, source=DataSource.FORM)(func)
         if query is not None:
             func = document_querystring(query)(func)
+        if headers is not None:
+            func = document_headers(headers)(func)
         for code, body in success.items():
             if isinstance(body, type) and issubclass(body, pydantic.BaseModel):
                 func = document_response(body, code)(func)

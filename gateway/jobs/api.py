@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Blueprint, current_app, jsonify
 
-from gateway.contract import SIGNED_IN, api
+from gateway.contract import SIGNED_IN, TeamHeader, api
 from gateway.contract import admin_models as m
 from gateway.errors import Conflict, NotFound
 from gateway.inputs import parse_id, text_arg
@@ -42,7 +42,7 @@ def job_json(j: Job) -> dict[str, Any]:
 
 
 @bp.get("/api/jobs")
-@api(m.JobPage, auth=SIGNED_IN, query=m.JobQuery, errors=(404,))
+@api(m.JobPage, auth=SIGNED_IN, query=m.JobQuery, headers=TeamHeader, errors=(404,))
 async def list_jobs() -> Any:
     team_id = await team_scope()
     query = Job.all()

@@ -8,7 +8,7 @@ from quart import Blueprint, Response, g, jsonify, redirect, request
 
 from gateway import inputs, ratelimit
 from gateway.auth import current_principal, require_principal, team_role_required
-from gateway.contract import PUBLIC, SIGNED_IN, Redirect, api
+from gateway.contract import PUBLIC, SIGNED_IN, Redirect, TeamHeader, api
 from gateway.errors import GatewayError
 from gateway.oauth import binding, common, flow, revoke
 from gateway.oauth import schemas as s
@@ -49,6 +49,7 @@ async def _args() -> dict[str, str]:
     responses={302: Redirect},
     auth=SIGNED_IN,
     query=s.ConnectQuery,
+    headers=TeamHeader,
     request=s.ConnectIn,
     optional_body=True,
     errors=(404, 429),
@@ -128,7 +129,7 @@ def _cleared(gw: Any, provider: str, response: Response) -> Response:
 
 
 @bp.post("/api/integrations/<provider>/disconnect")
-@api(s.Disconnected, auth=SIGNED_IN, query=s.TeamQuery, errors=(404, 429))
+@api(s.Disconnected, auth=SIGNED_IN, query=s.TeamQuery, headers=TeamHeader, errors=(404, 429))
 @team_role_required("owner", "admin")
 async def disconnect(provider: str) -> Any:
     await _limit()
@@ -138,7 +139,7 @@ async def disconnect(provider: str) -> Any:
 
 
 @bp.get("/api/integrations/status")
-@api(s.StatusOut, auth=SIGNED_IN, query=s.TeamQuery, errors=(404, 429))
+@api(s.StatusOut, auth=SIGNED_IN, query=s.TeamQuery, headers=TeamHeader, errors=(404, 429))
 @team_role_required("owner", "admin")
 async def status() -> Response:
     await _limit()

@@ -9,7 +9,7 @@ from quart import Blueprint, current_app, jsonify
 from tortoise.transactions import in_transaction
 
 from gateway.auth import require_principal, require_super_admin
-from gateway.contract import SIGNED_IN, api
+from gateway.contract import SIGNED_IN, TeamHeader, api
 from gateway.contract import admin_models as m
 from gateway.errors import NotFound
 from gateway.inputs import parse_id, text_arg
@@ -43,7 +43,7 @@ def event_json(e: WebhookEvent, *, payload: bool = False) -> dict[str, Any]:
 
 
 @bp.get("/api/events")
-@api(m.EventPage, auth=SIGNED_IN, query=m.EventQuery, errors=(404,))
+@api(m.EventPage, auth=SIGNED_IN, query=m.EventQuery, headers=TeamHeader, errors=(404,))
 async def list_events() -> Any:
     team_id = await team_scope()
     query = WebhookEvent.all()
