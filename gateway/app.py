@@ -14,9 +14,9 @@ import aiohttp
 import pluggy
 from quart import Blueprint, Quart
 
+from gateway import contract, inputs, responses
 from gateway import db as dbmod
 from gateway import get_gateway as get_gateway  # the one accessor, defined light
-from gateway import inputs, responses
 from gateway.clock import Clock
 from gateway.config import GatewayConfig, load_config
 from gateway.dispatch import await_me_maybe, call_each, call_each_sync, pending_calls
@@ -159,6 +159,7 @@ def create_app(
     responses.install(app)
     inputs.install(app)
     _register_blueprints(app, gw)
+    contract.install(app, title="Renchi Gateway", version=_version())
 
     @app.before_serving
     async def open_everything() -> None:
@@ -169,6 +170,15 @@ def create_app(
         await _shutdown(app, gw)
 
     return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("renchi-gateway")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0.0.0"
 
 
 def _register_blueprints(app: Quart, gw: Gateway) -> None:

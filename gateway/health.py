@@ -8,6 +8,8 @@ from typing import Any
 from quart import Blueprint, Quart, jsonify
 
 from gateway.config import GatewayConfig
+from gateway.contract import PUBLIC, api
+from gateway.contract import admin_models as m
 from gateway.errors import DatabaseUnavailable
 from gateway.responses import outage_log
 from hookspecs import hookimpl
@@ -20,10 +22,12 @@ def register_routes(app: Quart, config: GatewayConfig) -> Blueprint:
     bp = Blueprint("health", __name__)
 
     @bp.get("/healthz")
+    @api(m.Healthy, auth=PUBLIC)
     async def healthz() -> Any:
         return jsonify({"status": "ok"})
 
     @bp.get("/readyz")
+    @api(m.Ready, auth=PUBLIC)
     async def readyz() -> Any:
         gw = app.extensions["gateway"]
         outage = outage_log(app)

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from quart import Quart, request
+from quart import Quart, g, request
 from tortoise.models import Model
 
 from gateway.errors import ValidationError
@@ -127,8 +127,9 @@ async def json_body(*, optional: bool = False) -> dict[str, Any]:
     The content type is not checked (``curl -d`` sends a form type); cross-site writes
     are refused by their ``Origin`` instead (see :func:`gateway.cors.origin_trusted`).
 
-    :raises ValidationError: bytes that are not UTF-8 JSON, anything but an object, or a
-        string (key or value, at any depth) holding a NUL or a lone surrogate.
+    :raises ValidationError: bytes that are not UTF-8 JSON, anything but an object, a
+        string (key or value, at any depth) holding a NUL or a lone surrogate, or a body
+        that does not fit the view's declared request model (naming the field).
     """
     # Bounded by the app's BODY_TIMEOUT.
     raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
@@ -141,6 +142,11 @@ async def json_body(*, optional: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid("body", "Request body must be a JSON object")
     check_strings(body, "body")
+    model = g.get("api_request_model")
+    if model is not None:  # the view's declared request model (gateway.contract.api)
+        from gateway.contract.route import check_body
+
+        g.api_body = check_body(body, model)
     return body
 
 

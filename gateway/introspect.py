@@ -9,6 +9,8 @@ from typing import Any
 from quart import Blueprint, Quart, jsonify
 
 from gateway.config import GatewayConfig
+from gateway.contract import SIGNED_IN, api
+from gateway.contract import admin_models as m
 from hookspecs import hookimpl
 
 
@@ -63,6 +65,7 @@ def register_routes(app: Quart, config: GatewayConfig) -> Blueprint:
     bp = Blueprint("introspect", __name__)
 
     @bp.get("/api/plugins")
+    @api(m.PluginsOut, auth=SIGNED_IN)
     async def plugins() -> Any:
         from gateway.auth import require_super_admin
 

@@ -26,6 +26,8 @@ from quart import Blueprint, Response, current_app, request
 from tortoise.functions import Count
 
 from gateway.auth.principal import bearer_token, require_super_admin
+from gateway.contract import SIGNED_IN, Raw, api
+from gateway.contract.schemes import METRICS_TOKEN
 from gateway.counters import counters, multiprocess_dir
 from gateway.jobs.models import PENDING, Job
 from gateway.oauth.models import OAuthConnection
@@ -117,6 +119,10 @@ async def _database_families(app: Any) -> list[Metric]:
 
 
 @bp.get("/metrics")
+@api(
+    Raw("text/plain", "Prometheus text exposition format"),
+    auth=(METRICS_TOKEN, *SIGNED_IN),
+)
 async def metrics() -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     token = app.extensions["gateway"].config.gateway.metrics_token

@@ -48,6 +48,7 @@ PLUGIN_API: dict[str, str] = {
     "gateway.ratelimit": "hit, client_key: rate limits for a plugin's own routes",
     "gateway.sql": "placeholders and dialect checks for hand-written SQL",
     "gateway.commands": "create_app, print_json for a plugin's commands",
+    "gateway.contract": "@api and the auth schemes: a route's models in /openapi.json",
 }
 
 CORE = ("gateway", "hookspecs")

@@ -19,7 +19,9 @@ from quart import Blueprint, Response, current_app, jsonify
 from gateway import ratelimit
 from gateway.auth.principal import Principal, require_principal
 from gateway.auth.sessions import issue_cookie
+from gateway.contract import SIGNED_IN, NoContent, api
 from gateway.errors import Forbidden, NotFound, Unauthorized
+from gateway.identity import schemas as s
 from gateway.identity import service
 from gateway.identity import validation as v
 from gateway.identity.models import ApiToken, User
@@ -59,6 +61,7 @@ def _gw() -> Any:
 
 
 @bp.post("/tokens")
+@api(s.TokenCreated, status=201, auth=SIGNED_IN, request=s.TokenIn)
 async def create_token() -> Response:
     _principal, user = await _me()
     body = await v.json_body()
@@ -77,6 +80,7 @@ async def create_token() -> Response:
 
 
 @bp.get("/tokens")
+@api(s.TokenList, auth=SIGNED_IN)
 async def list_tokens() -> dict[str, Any]:
     _principal, user = await _me()
     rows = await ApiToken.filter(user_id=user.id).order_by("id")
@@ -84,6 +88,7 @@ async def list_tokens() -> dict[str, Any]:
 
 
 @bp.delete("/tokens/<token_id>")
+@api(NoContent, status=204, auth=SIGNED_IN, errors=(404,))
 async def revoke_token(token_id: str) -> tuple[str, int]:
     _principal, user = await _me()
     tid = v.object_id(token_id, "token_id", ApiToken)
@@ -98,6 +103,7 @@ async def revoke_token(token_id: str) -> tuple[str, int]:
 
 
 @bp.post("/password")
+@api(NoContent, status=204, auth=SIGNED_IN, request=s.PasswordIn, errors=(429,))
 async def change_password() -> Response:
     """With a password already: ``current_password`` must match. Without one (a user
     made by the setup or the CLI with only an API token): only an API token of ours may

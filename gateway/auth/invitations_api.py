@@ -14,8 +14,10 @@ from quart import Blueprint, Response, current_app, g, jsonify, request
 from gateway import cors, inputs, ratelimit
 from gateway.auth.principal import ADMIN_ROLES, current_principal, team_role_required
 from gateway.auth.sessions import issue_cookie
+from gateway.contract import PUBLIC, SIGNED_IN, NoContent, api
 from gateway.errors import Forbidden, GatewayError, NotFound
 from gateway.identity import invitations
+from gateway.identity import schemas as s
 from gateway.identity import validation as v
 from gateway.identity.models import Invitation, User
 
@@ -36,6 +38,7 @@ def accept_url(token: str) -> str:
 
 @bp.post("/api/teams/<team_id>/invitations")
 @bp.post("/api/teams/<team_id>/members", endpoint="invite_member")
+@api(s.InvitationCreated, status=201, auth=SIGNED_IN, request=s.InviteIn, errors=(404, 409))
 @team_role_required(*ADMIN_ROLES)
 async def invite(team_id: str) -> Response:
     """Invite an address. The answer holds the one-time link (shown only here)."""
@@ -59,6 +62,7 @@ async def invite(team_id: str) -> Response:
 
 
 @bp.get("/api/teams/<team_id>/invitations")
+@api(s.InvitationList, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ADMIN_ROLES)
 async def list_invitations(team_id: str) -> dict[str, Any]:
     """Pending invitations (never their tokens)."""
@@ -73,6 +77,7 @@ async def list_invitations(team_id: str) -> dict[str, Any]:
 
 
 @bp.delete("/api/teams/<team_id>/invitations/<invitation_id>")
+@api(NoContent, status=204, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ADMIN_ROLES)
 async def revoke(team_id: str, invitation_id: str) -> tuple[str, int]:
     deleted = await Invitation.filter(
@@ -91,6 +96,7 @@ async def _throttle() -> None:
 
 
 @bp.get("/api/invitations/<token>")
+@api(s.InvitationShown, auth=PUBLIC, errors=(404, 429))
 async def show(token: str) -> Response:
     """What the link is for, to whoever holds it."""
     await _throttle()
@@ -106,6 +112,13 @@ async def show(token: str) -> Response:
 
 
 @bp.post("/api/invitations/<token>/accept")
+@api(
+    s.Accepted,
+    auth=PUBLIC,
+    request=s.AcceptIn,
+    optional_body=True,
+    errors=(401, 403, 404, 409, 429),
+)
 async def accept(token: str) -> Response:
     """Signed in as the invited address: joins. No account yet: ``{"password", "name"?}``
     creates it, joins, and signs the browser in."""

@@ -10,7 +10,9 @@ from quart import Blueprint, Response, current_app, jsonify, request
 from gateway import cors, ratelimit
 from gateway.auth.principal import require_principal
 from gateway.auth.sessions import clear_cookie, end_all_sessions, issue_cookie, session_user
+from gateway.contract import PUBLIC, SIGNED_IN, NoContent, api
 from gateway.errors import GatewayError, Unauthorized
+from gateway.identity import schemas as s
 from gateway.identity import validation as v
 from gateway.identity.models import Team, User
 from gateway.identity.passwords import needs_rehash, rehash, verify_password
@@ -23,6 +25,7 @@ LOGIN_PER_EMAIL = "5/minute"
 
 
 @bp.post("/login")
+@api(s.UserAnswer, auth=PUBLIC, request=s.LoginIn, errors=(401, 403, 429))
 async def login() -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # Counted before the body is even parsed: guessing costs a hit whatever it sends.
@@ -47,6 +50,7 @@ async def login() -> Response:
 
 
 @bp.post("/logout")
+@api(NoContent, status=204, auth=PUBLIC)
 async def logout() -> Response:
     """Ends every session of the cookie's user (the version bump cannot single one out)
     and clears the cookie. Without a valid cookie it still clears it: logging out is
@@ -64,6 +68,7 @@ async def logout() -> Response:
 
 
 @bp.get("/me")
+@api(s.MeOut, auth=SIGNED_IN)
 async def me() -> dict[str, Any]:
     principal = await require_principal()
     user = await principal.user()

@@ -9,7 +9,9 @@ from typing import Any
 from quart import Blueprint, g
 
 from gateway.auth.principal import ADMIN_ROLES, team_role_required
+from gateway.contract import SIGNED_IN, NoContent, api
 from gateway.errors import NotFound
+from gateway.identity import schemas as s
 from gateway.identity import service
 from gateway.identity import validation as v
 from gateway.identity.models import ROLES, PhoneNumber, VoiceAgent
@@ -26,6 +28,7 @@ def agent_json(row: VoiceAgent) -> dict[str, Any]:
 
 
 @bp.get("/phone-numbers")
+@api(s.NumberList, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ROLES)
 async def list_numbers(team_id: str) -> dict[str, Any]:
     rows = await PhoneNumber.filter(team_id=g.team.id).order_by("number")
@@ -33,6 +36,7 @@ async def list_numbers(team_id: str) -> dict[str, Any]:
 
 
 @bp.post("/phone-numbers")
+@api(s.NumberAnswer, status=201, auth=SIGNED_IN, request=s.NumberIn, errors=(404, 409))
 @team_role_required(*ADMIN_ROLES)
 async def add_number(team_id: str) -> tuple[dict[str, Any], int]:
     body = await v.json_body()
@@ -41,6 +45,7 @@ async def add_number(team_id: str) -> tuple[dict[str, Any], int]:
 
 
 @bp.delete("/phone-numbers/<number_id>")
+@api(NoContent, status=204, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ADMIN_ROLES)
 async def delete_number(team_id: str, number_id: str) -> tuple[str, int]:
     # Scoped to the team: another team's row id is simply "not found" here.
@@ -53,6 +58,7 @@ async def delete_number(team_id: str, number_id: str) -> tuple[str, int]:
 
 
 @bp.get("/agents")
+@api(s.AgentList, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ROLES)
 async def list_agents(team_id: str) -> dict[str, Any]:
     rows = await VoiceAgent.filter(team_id=g.team.id).order_by("id")
@@ -60,6 +66,7 @@ async def list_agents(team_id: str) -> dict[str, Any]:
 
 
 @bp.post("/agents")
+@api(s.AgentAnswer, status=201, auth=SIGNED_IN, request=s.AgentIn, errors=(404, 409))
 @team_role_required(*ADMIN_ROLES)
 async def add_agent(team_id: str) -> tuple[dict[str, Any], int]:
     body = await v.json_body()
@@ -70,6 +77,7 @@ async def add_agent(team_id: str) -> tuple[dict[str, Any], int]:
 
 
 @bp.delete("/agents/<agent_pk>")
+@api(NoContent, status=204, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ADMIN_ROLES)
 async def delete_agent(team_id: str, agent_pk: str) -> tuple[str, int]:
     deleted = await VoiceAgent.filter(

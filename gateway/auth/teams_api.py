@@ -14,7 +14,9 @@ from typing import Any
 from quart import Blueprint, g
 
 from gateway.auth.principal import ADMIN_ROLES, require_principal, team_role_required
+from gateway.contract import SIGNED_IN, NoContent, api
 from gateway.errors import Forbidden, NotFound
+from gateway.identity import schemas as s
 from gateway.identity import service
 from gateway.identity import validation as v
 from gateway.identity.models import ROLES, Membership, User
@@ -23,6 +25,7 @@ bp = Blueprint("gateway_teams", __name__, url_prefix="/api/teams")
 
 
 @bp.post("")
+@api(s.TeamAnswer, status=201, auth=SIGNED_IN, request=s.TeamIn)
 async def create_team() -> tuple[dict[str, Any], int]:
     principal = await require_principal()
     body = await v.json_body()
@@ -43,12 +46,14 @@ async def create_team() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/<team_id>")
+@api(s.TeamAnswer, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ROLES)
 async def get_team(team_id: str) -> dict[str, Any]:
     return {"team": service.team_json(g.team), "role": g.role}
 
 
 @bp.patch("/<team_id>")
+@api(s.TeamAnswer, auth=SIGNED_IN, request=s.TeamPatch, errors=(404,))
 @team_role_required(*ADMIN_ROLES)
 async def update_team(team_id: str) -> dict[str, Any]:
     body = await v.json_body()
@@ -69,6 +74,7 @@ async def update_team(team_id: str) -> dict[str, Any]:
 
 
 @bp.get("/<team_id>/members")
+@api(s.MemberList, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ROLES)
 async def list_members(team_id: str) -> dict[str, Any]:
     rows = await Membership.filter(team_id=g.team.id).select_related("user").order_by("id")
@@ -76,6 +82,7 @@ async def list_members(team_id: str) -> dict[str, Any]:
 
 
 @bp.patch("/<team_id>/members/<user_id>")
+@api(s.MemberAnswer, auth=SIGNED_IN, request=s.RoleIn, errors=(404, 409))
 @team_role_required(*ADMIN_ROLES)
 async def change_member(team_id: str, user_id: str) -> dict[str, Any]:
     body = await v.json_body()
@@ -88,6 +95,7 @@ async def change_member(team_id: str, user_id: str) -> dict[str, Any]:
 
 
 @bp.delete("/<team_id>/members/<user_id>")
+@api(NoContent, status=204, auth=SIGNED_IN, errors=(404, 409))
 @team_role_required(*ADMIN_ROLES)
 async def remove_member(team_id: str, user_id: str) -> tuple[str, int]:
     uid = v.object_id(user_id, "user_id", User)

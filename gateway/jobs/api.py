@@ -7,6 +7,8 @@ from typing import Any
 
 from quart import Blueprint, current_app, jsonify
 
+from gateway.contract import SIGNED_IN, TeamHeader, api
+from gateway.contract import admin_models as m
 from gateway.errors import Conflict, NotFound
 from gateway.inputs import parse_id, text_arg
 from gateway.jobs.models import Job
@@ -39,6 +41,7 @@ def job_json(j: Job) -> dict[str, Any]:
 
 
 @bp.get("/api/jobs")
+@api(m.JobPage, auth=SIGNED_IN, query=m.JobQuery, headers=TeamHeader, errors=(404,))
 async def list_jobs() -> Any:
     team_id = await team_scope()
     query = Job.all()
@@ -67,11 +70,13 @@ async def _job(raw_id: str) -> Job:
 
 
 @bp.get("/api/jobs/<job_id>")
+@api(m.JobOut, auth=SIGNED_IN, errors=(404,))
 async def get_job(job_id: str) -> Any:
     return jsonify(job_json(await _job(job_id)))
 
 
 @bp.post("/api/jobs/<job_id>/retry")
+@api(m.JobOut, status=202, auth=SIGNED_IN, errors=(404, 409))
 async def retry_job(job_id: str) -> Any:
     """Only dead jobs (see :func:`gateway.jobs.queue.retry_dead`)."""
     job = await _job(job_id)

@@ -9,8 +9,10 @@ from werkzeug.sansio.response import Response as BaseResponse
 
 from gateway import inputs, ratelimit
 from gateway.auth import current_principal, require_principal, team_role_required
+from gateway.contract import PUBLIC, SIGNED_IN, Redirect, TeamHeader, api
 from gateway.errors import GatewayError
 from gateway.oauth import binding, common, flow, revoke
+from gateway.oauth import schemas as s
 
 # Quart's redirect() is typed as werkzeug's response; both share the cookie methods.
 R = TypeVar("R", bound=BaseResponse)
@@ -46,6 +48,16 @@ async def _args() -> dict[str, str]:
 
 
 @bp.route("/api/integrations/<provider>/connect", methods=["GET", "POST"])
+@api(
+    s.ConnectStarted,
+    responses={302: Redirect},
+    auth=SIGNED_IN,
+    query=s.ConnectQuery,
+    headers=TeamHeader,
+    request=s.ConnectIn,
+    optional_body=True,
+    errors=(404, 429),
+)
 @team_role_required("owner", "admin")
 async def connect(provider: str) -> Any:
     await _limit()
@@ -66,6 +78,7 @@ async def connect(provider: str) -> Any:
 
 
 @bp.get("/api/integrations/<provider>/continue")
+@api(Redirect, status=302, auth=SIGNED_IN, query=s.ContinueQuery, errors=(404, 429))
 async def continue_in_browser(provider: str) -> Any:
     """Open in a browser signed in to the gateway as the user who started the connect:
     binds that browser (one time) and redirects to the provider."""
@@ -78,6 +91,13 @@ async def continue_in_browser(provider: str) -> Any:
 
 
 @bp.get("/api/integrations/<provider>/callback")
+@api(
+    s.ConnectionOut,
+    responses={302: Redirect},
+    auth=PUBLIC,
+    query=s.CallbackQuery,
+    errors=(403, 404, (400, "OAUTH_CALLBACK_FAILED"), 502),
+)
 async def callback(provider: str) -> Any:
     """Authenticated by the state (bound to team, user and the starting browser's
     cookie), not by a header: the browser arrives here from the provider. A principal,
@@ -113,6 +133,7 @@ def _cleared(gw: Any, provider: str, response: R) -> R:
 
 
 @bp.post("/api/integrations/<provider>/disconnect")
+@api(s.Disconnected, auth=SIGNED_IN, query=s.TeamQuery, headers=TeamHeader, errors=(404, 429))
 @team_role_required("owner", "admin")
 async def disconnect(provider: str) -> Any:
     await _limit()
@@ -122,6 +143,7 @@ async def disconnect(provider: str) -> Any:
 
 
 @bp.get("/api/integrations/status")
+@api(s.StatusOut, auth=SIGNED_IN, query=s.TeamQuery, headers=TeamHeader, errors=(404, 429))
 @team_role_required("owner", "admin")
 async def status() -> Response:
     await _limit()

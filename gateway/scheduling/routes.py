@@ -9,6 +9,8 @@ from typing import Any
 from quart import Blueprint, current_app, jsonify, request
 
 from gateway.auth import bearer_token, require_super_admin
+from gateway.contract import CRON, SIGNED_IN, api
+from gateway.contract import admin_models as m
 from gateway.errors import Conflict, InternalError, NotFound, Unauthorized, ValidationError
 from gateway.listing import page, paginated
 from gateway.responses import iso
@@ -56,6 +58,13 @@ def _flag(name: str) -> bool:
 
 
 @bp.route("/api/cron/<name>", methods=["GET", "POST"])
+@api(
+    m.CronAnswer,
+    responses={202: m.CronAnswer},
+    auth=(CRON,),
+    query=m.CronQuery,
+    errors=(404, 409, 500),
+)
 async def ping(name: str) -> Any:
     """Run the task's current window once: 200 with the outcome when it finishes within
     ``cron_wait_seconds``, else 202 while it goes on in the background; 200
@@ -94,6 +103,7 @@ async def ping(name: str) -> Any:
 
 
 @bp.get("/api/cron/runs")
+@api(m.RunPage, auth=SIGNED_IN, query=m.RunQuery)
 async def list_runs() -> Any:
     await require_super_admin()
     query = TaskRun.all()
@@ -111,6 +121,7 @@ async def list_runs() -> Any:
 
 
 @bp.get("/api/cron/runs/<int:run_id>")
+@api(m.RunOut, auth=SIGNED_IN, errors=(404,))
 async def get_run(run_id: int) -> Any:
     await require_super_admin()
     run = await TaskRun.get_or_none(id=run_id)

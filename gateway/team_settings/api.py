@@ -8,10 +8,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from quart import Blueprint, current_app, g, jsonify
 
 from gateway.auth.principal import ADMIN_ROLES, team_role_required
+from gateway.contract import SIGNED_IN, Page, api
+from gateway.contract.models import PageQuery
 from gateway.identity import validation as v
 from gateway.identity.models import ROLES
 from gateway.listing import page, paginated
@@ -20,6 +22,47 @@ from gateway.team_settings import codec
 from gateway.team_settings.models import TeamPluginSettings, TeamSettingsChange
 from gateway.team_settings.registry import model_of, registered
 from gateway.team_settings.store import TeamSettingsInvalid, from_row, write_team_settings
+
+
+class SettingsIn(BaseModel):
+    """The plugin's settings model (its JSON schema is ``schema`` in the GET answer):
+    PUT replaces the document, PATCH merges into it."""
+
+    model_config = {"extra": "allow"}
+
+
+class Who(BaseModel):
+    id: int | None
+    email: str | None
+
+
+class SettingsOut(BaseModel):
+    plugin: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    values: dict[str, Any]
+    secrets: dict[str, Any]
+    invalid: dict[str, Any] | None = None
+    version: int
+    updated_at: str | None
+    updated_by: Who | None
+
+
+class SettingsWritten(SettingsOut):
+    changed: list[str] = Field(description="the settings this write changed")
+
+
+class SettingsList(BaseModel):
+    settings: list[SettingsOut]
+
+
+class ChangeOut(BaseModel):
+    id: int
+    at: str | None
+    user: Who | None
+    action: str
+    changed: Any = None
+    version: int
+
 
 bp = Blueprint("gateway_team_settings", __name__, url_prefix="/api/teams/<team_id>/settings")
 
@@ -64,6 +107,7 @@ async def _row(team_id: int, plugin: str) -> TeamPluginSettings | None:
 
 
 @bp.get("")
+@api(SettingsList, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ROLES)
 async def list_settings(team_id: str) -> Any:
     models = registered(current_app)
@@ -75,6 +119,7 @@ async def list_settings(team_id: str) -> Any:
 
 
 @bp.get("/<plugin>")
+@api(SettingsOut, auth=SIGNED_IN, errors=(404,))
 @team_role_required(*ROLES)
 async def get_settings(team_id: str, plugin: str) -> Any:
     model = model_of(current_app, plugin)
@@ -103,18 +148,21 @@ async def _write(plugin: str, *, merge: bool) -> Any:
 
 
 @bp.put("/<plugin>")
+@api(SettingsWritten, auth=SIGNED_IN, request=SettingsIn, errors=(404, 409))
 @team_role_required(*ADMIN_ROLES)
 async def put_settings(team_id: str, plugin: str) -> Any:
     return await _write(plugin, merge=False)
 
 
 @bp.patch("/<plugin>")
+@api(SettingsWritten, auth=SIGNED_IN, request=SettingsIn, errors=(404, 409))
 @team_role_required(*ADMIN_ROLES)
 async def patch_settings(team_id: str, plugin: str) -> Any:
     return await _write(plugin, merge=True)
 
 
 @bp.get("/<plugin>/history")
+@api(Page[ChangeOut], auth=SIGNED_IN, query=PageQuery, errors=(404,))
 @team_role_required(*ROLES)
 async def settings_history(team_id: str, plugin: str) -> Any:
     model_of(current_app, plugin)

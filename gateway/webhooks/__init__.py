@@ -7,6 +7,7 @@ their jobs in one transaction, and only then answers.
 
 from __future__ import annotations
 
+from gateway.contract.route import WebhookContract
 from gateway.inputs import id_max, max_length
 from gateway.jobs.worker import notify
 from gateway.webhooks.jsonscan import Span, TooLarge, copy_base64, scan_json_file
@@ -27,6 +28,7 @@ __all__ = [
     "Span",
     "Streaming",
     "TooLarge",
+    "WebhookContract",
     "WebhookEvent",
     "WebhookRequest",
     "WebhookSource",

@@ -9,6 +9,8 @@ from quart import Blueprint, current_app, jsonify
 from tortoise.transactions import in_transaction
 
 from gateway.auth import require_principal, require_super_admin
+from gateway.contract import SIGNED_IN, TeamHeader, api
+from gateway.contract import admin_models as m
 from gateway.errors import NotFound
 from gateway.inputs import parse_id, text_arg
 from gateway.jobs.api import job_json
@@ -41,6 +43,7 @@ def event_json(e: WebhookEvent, *, payload: bool = False) -> dict[str, Any]:
 
 
 @bp.get("/api/events")
+@api(m.EventPage, auth=SIGNED_IN, query=m.EventQuery, headers=TeamHeader, errors=(404,))
 async def list_events() -> Any:
     team_id = await team_scope()
     query = WebhookEvent.all()
@@ -64,6 +67,7 @@ async def _event(raw_id: str) -> WebhookEvent:
 
 
 @bp.get("/api/events/<event_id>")
+@api(m.EventDetail, auth=SIGNED_IN, errors=(404,))
 async def get_event(event_id: str) -> Any:
     event = await _event(event_id)
     jobs = await Job.filter(event_id=event.id).order_by("id")
@@ -71,6 +75,7 @@ async def get_event(event_id: str) -> Any:
 
 
 @bp.post("/api/events/<event_id>/replay")
+@api(m.Replayed, status=202, auth=SIGNED_IN, errors=(404,))
 async def replay_event(event_id: str) -> Any:
     """Run the event's handlers again: one new job per handler that wants it now."""
     event = await _event(event_id)
@@ -86,6 +91,7 @@ async def replay_event(event_id: str) -> Any:
 
 
 @bp.get("/api/webhooks/stats")
+@api(m.WebhookStats, auth=SIGNED_IN)
 async def webhook_stats() -> Any:
     from gateway.webhooks.ingest import group_commit, stats
 

@@ -8,6 +8,7 @@ from typing import Any
 from quart import Blueprint
 
 from gateway import hookimpl
+from gateway.contract.route import webhook_api
 from gateway.errors import PayloadTooLarge, StartupError
 
 PREFIX = "/api/webhooks/"
@@ -25,7 +26,7 @@ def _view(source: Any) -> Any:
         return await handle(source)
 
     receive.__name__ = f"receive_{_endpoint(source.name)}"
-    return receive
+    return webhook_api(source.contract, source.form and source.streaming is None, receive)
 
 
 @hookimpl

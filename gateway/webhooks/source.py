@@ -11,6 +11,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from werkzeug.datastructures import MultiDict
 
+from gateway.contract.route import WebhookContract
+
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -189,6 +191,8 @@ class WebhookSource:
         hold in memory (audio). ``parse`` then reads ``request.spool``; it may move a
         large part out of the body (into blob storage) before the transaction, under a
         key derived from the event so a redelivery overwrites rather than duplicates.
+    :param contract: the route's OpenAPI description (signature scheme, body model,
+        answer): documentation only, nothing is validated before ``verify``.
     """
 
     name: str
@@ -203,3 +207,4 @@ class WebhookSource:
     methods: tuple[str, ...] = ("POST",)
     form: bool = True
     streaming: Streaming | None = None
+    contract: WebhookContract | None = None

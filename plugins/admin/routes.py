@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from pydantic import BaseModel
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from gateway import get_gateway, ratelimit
 from gateway.auth import require_super_admin
+from gateway.contract import SETUP_TOKEN, SIGNED_IN, api
+from gateway.contract import admin_models as m
 from gateway.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from gateway.identity import validation as v
+from gateway.identity.schemas import UserOut
 from gateway.sql import is_postgres, is_sqlite
 from plugins.admin import settings
 from plugins.admin import setup as setup_mod
@@ -21,7 +25,21 @@ bp = Blueprint("admin", __name__)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
+class SetupIn(BaseModel):
+    email: str
+    name: str | None = None
+    password: str | None = None
+
+
+class Created(BaseModel):
+    """The first super admin and their API token (shown here only)."""
+
+    user: UserOut
+    api_token: str
+
+
 @bp.post("/api/setup-super-admin")
+@api(Created, status=201, auth=(SETUP_TOKEN,), request=SetupIn, errors=(409, 429))
 async def setup_super_admin() -> Response:
     gw = get_gateway()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -54,6 +72,7 @@ def _backend(url: str) -> str:
 
 
 @bp.get("/api/debug/db")
+@api(m.DebugDb, auth=SIGNED_IN, errors=(404,))
 async def debug_db() -> Response:
     gw = get_gateway()
     # Switched off, the route answers exactly like a route that does not exist.

@@ -29,7 +29,7 @@ from quart import Blueprint, Quart
 from gateway import hookimpl
 from gateway.config import GatewayConfig
 from gateway.webhooks import Streaming, WebhookSource
-from plugins.elevenlabs import commands, personalize
+from plugins.elevenlabs import commands, contract, personalize
 from plugins.elevenlabs import settings as settings_mod
 from plugins.elevenlabs.events import Applier, Parser
 from plugins.elevenlabs.settings import SOURCE_NAME
@@ -52,6 +52,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             streaming=Streaming(
                 signer=Signer(cfg.secrets()), timeout_seconds=cfg.body_timeout_seconds
             ),
+            contract=contract.POST_CALL,
         )
     ]
 

@@ -36,12 +36,13 @@ from tortoise import connections
 
 from gateway import get_gateway
 from gateway.calls import Personalization
+from gateway.contract import WEBHOOK_SECRET, api
 from gateway.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized, ValidationError
 from gateway.identity import PhoneNumber, Team, VoiceAgent
 from gateway.sql import marks
 from gateway.sync import MISSED, ContactAnswer, ContactCache
 from gateway.team_settings import TeamPluginSettings, TeamSettingsInvalid, get_team_settings
-from plugins.elevenlabs import variables
+from plugins.elevenlabs import contract, variables
 from plugins.elevenlabs.settings import NAME, ElevenLabsSettings
 from plugins.elevenlabs.team_settings import ElevenLabsTeamSettings
 from plugins.elevenlabs.writer import PersonalizationWriter
@@ -250,6 +251,13 @@ def blueprint(app: Quart, settings: ElevenLabsSettings) -> Blueprint:
     bp = Blueprint("elevenlabs_personalize", __name__)
 
     @bp.post(PATH)
+    @api(
+        contract.PersonalizeOut,
+        auth=(WEBHOOK_SECRET,),
+        request=contract.PersonalizeIn,
+        validate=False,  # the body is read raw here, under the answer's deadline
+        errors=(401, 413),
+    )
     async def personalize() -> Any:
         return await personalizer().handle()
 

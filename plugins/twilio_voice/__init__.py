@@ -16,7 +16,7 @@ from gateway.calls import RECORDING_EXPIRED
 from gateway.config import GatewayConfig
 from gateway.events import EventHandler
 from gateway.webhooks import WebhookSource
-from plugins.twilio_voice import recording, settings, status, voice
+from plugins.twilio_voice import contract, recording, settings, status, voice
 from plugins.twilio_voice.expiry import DeleteExpiredRecording
 from plugins.twilio_voice.media import Downloader
 from plugins.twilio_voice.verify import Accounts, Verifier
@@ -39,6 +39,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             apply=voice.apply,
             respond=voice.make_respond(cfg),
             max_body_bytes=MAX_BODY,
+            contract=contract.VOICE,
         ),
         WebhookSource(
             name="twilio_voice.status",
@@ -47,6 +48,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             parse=status.parse,
             apply_batch=status.apply_batch,
             max_body_bytes=MAX_BODY,
+            contract=contract.STATUS,
         ),
         WebhookSource(
             name="twilio_voice.recording",
@@ -55,6 +57,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             parse=recording.parse,
             apply=recording.apply,
             max_body_bytes=MAX_BODY,
+            contract=contract.RECORDING,
         ),
     ]
 

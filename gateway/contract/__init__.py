@@ -1,0 +1,40 @@
+"""The API contract: every route declares what it takes and answers (``@api``), the app
+serves it as OpenAPI 3.1 at ``/openapi.json`` and as a page at ``/docs``
+(docs/api.md)."""
+
+from gateway.contract.install import install
+from gateway.contract.models import Accepted, ErrorBody, Page, TeamHeader
+from gateway.contract.route import NoContent, Raw, Redirect, WebhookContract, api
+from gateway.contract.schemes import (
+    API_TOKEN,
+    CRON,
+    ELEVENLABS_SIGNATURE,
+    PUBLIC,
+    SESSION,
+    SETUP_TOKEN,
+    SIGNED_IN,
+    TWILIO_SIGNATURE,
+    WEBHOOK_SECRET,
+)
+
+__all__ = [
+    "API_TOKEN",
+    "CRON",
+    "ELEVENLABS_SIGNATURE",
+    "PUBLIC",
+    "SESSION",
+    "SETUP_TOKEN",
+    "SIGNED_IN",
+    "TWILIO_SIGNATURE",
+    "WEBHOOK_SECRET",
+    "Accepted",
+    "ErrorBody",
+    "NoContent",
+    "Page",
+    "Raw",
+    "Redirect",
+    "TeamHeader",
+    "WebhookContract",
+    "api",
+    "install",
+]
