@@ -11,7 +11,7 @@ from quart import Blueprint
 from quart_schema import validate_request
 
 from gateway import hookimpl
-from gateway.contract import PUBLIC, SIGNED_IN, api
+from gateway.contract import PUBLIC, SIGNED_IN, api, is_page
 from gateway.contract.openapi import UNDOCUMENTED
 
 ALL_PLUGINS: dict[str, dict[str, Any]] = {
@@ -23,6 +23,7 @@ ALL_PLUGINS: dict[str, dict[str, Any]] = {
     "twilio_voice": {"account_sid": "AC" + "0" * 32, "auth_token": "t" * 32},
     "elevenlabs": {"webhook_secret": "w" * 32, "personalize_secret": "p" * 32},
     "cron": {},
+    "console": {},
     "jwt_auth": {
         "jwks_url": "https://idp.test/jwks.json",
         "issuer": "https://idp.test/",
@@ -48,7 +49,7 @@ def undocumented(app: Any, doc: dict[str, Any]) -> list[str]:
     answer."""
     missing = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in UNDOCUMENTED:
+        if rule.endpoint in UNDOCUMENTED or is_page(app, rule.endpoint):
             continue
         path = openapi_path(rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
@@ -249,3 +250,14 @@ class NotesPlugin:
             return {"notes": []}
 
         return bp
+
+
+async def test_browser_pages_are_left_out_and_their_json_api_is_in(make_app: Any) -> None:
+    """The console's HTML pages (a blueprint marked with ``contract.pages``) are not an
+    API: they are not in the document (nor fuzzed); the calls API they read is."""
+    app = await make_app(plugins=ALL_PLUGINS)
+    doc = await (await app.test_client().get("/openapi.json")).get_json()
+    console = [r.rule for r in app.url_map.iter_rules() if r.endpoint.startswith("console.")]
+    assert "/console/calls" in console
+    assert not [p for p in doc["paths"] if p.startswith("/console")]
+    assert {"/api/calls", "/api/calls/{call_id}"} <= set(doc["paths"])

@@ -21,7 +21,9 @@ from tortoise.expressions import Q, Subquery
 from gateway.auth import require_principal, require_team_role
 from gateway.calls.analysis import analysis_for_call
 from gateway.calls.models import Call, CallAnalysis, Recording
+from gateway.calls.schemas import CallPage, CallQuery, Timeline
 from gateway.calls.status import TERMINAL
+from gateway.contract import SIGNED_IN, Raw, api
 from gateway.errors import Forbidden, NotFound
 from gateway.identity.models import ROLES, Team
 from gateway.inputs import invalid, parse_id, text_arg
@@ -282,6 +284,7 @@ def _personalization_json(row: CallAnalysis) -> dict[str, Any] | None:
 
 
 @bp.get("/api/calls")
+@api(CallPage, auth=SIGNED_IN, query=CallQuery, errors=(403, 404))
 async def list_calls() -> Any:
     team_id = await _team_scope()
     query = Call.all()
@@ -330,6 +333,7 @@ async def _events(
 
 
 @bp.get("/api/calls/<call_id>")
+@api(Timeline, auth=SIGNED_IN, errors=(404,))
 async def get_call(call_id: str) -> Any:
     call = await _visible_call(call_id)
     analysis = await analysis_for_call(call)
@@ -355,6 +359,12 @@ async def get_call(call_id: str) -> Any:
 
 
 @bp.route("/api/calls/<call_id>/recordings/<recording_id>", methods=["GET", "HEAD"])
+@api(
+    Raw("audio/mpeg", "the recording's bytes (its stored content type); 206 for a Range"),
+    auth=SIGNED_IN,
+    responses={206: Raw("audio/mpeg", "the requested byte range")},
+    errors=(404, 416),
+)
 async def stream_recording(call_id: str, recording_id: str) -> Response:
     """The recording's bytes, streamed from the store; ``Range: bytes=...`` answers 206
     with that part (416 past the end), so an audio element can seek."""

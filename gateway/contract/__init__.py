@@ -2,9 +2,10 @@
 serves it as OpenAPI 3.1 at ``/openapi.json`` and as a page at ``/docs``
 (docs/api.md)."""
 
+from gateway.contract import admin_models
 from gateway.contract.install import install
 from gateway.contract.models import Accepted, ErrorBody, Page, TeamHeader
-from gateway.contract.route import NoContent, Raw, Redirect, WebhookContract, api
+from gateway.contract.route import NoContent, Raw, Redirect, WebhookContract, api, is_page, pages
 from gateway.contract.schemes import (
     API_TOKEN,
     CRON,
@@ -35,6 +36,9 @@ __all__ = [
     "Redirect",
     "TeamHeader",
     "WebhookContract",
+    "admin_models",
     "api",
     "install",
+    "is_page",
+    "pages",
 ]

@@ -11,7 +11,14 @@ from typing import Any
 from quart_schema import OpenAPIProvider
 from werkzeug.routing import Rule
 
-from gateway.contract.route import CONTRACT_ATTRIBUTE, Contract, NoContent, Raw, Redirect
+from gateway.contract.route import (
+    CONTRACT_ATTRIBUTE,
+    Contract,
+    NoContent,
+    Raw,
+    Redirect,
+    is_page,
+)
 from gateway.contract.schemes import SECURITY_SCHEMES
 from gateway.errors import HTTP_STATUS_CODES
 
@@ -58,7 +65,7 @@ class GatewayOpenAPI(OpenAPIProvider):
 
     def generate_rules(self) -> Any:
         for rule in super().generate_rules():
-            if rule.endpoint not in UNDOCUMENTED:
+            if rule.endpoint not in UNDOCUMENTED and not is_page(self._app, rule.endpoint):
                 yield rule
 
     def build_paths(self, rule: Rule) -> tuple[dict, dict]:
@@ -111,7 +118,7 @@ def complete(operation: dict[str, Any], contract: Contract) -> dict[str, Any]:
         else:
             obj["content"] = described.get("content")
         responses[status] = obj
-    errors = {s: () for s in ALWAYS}
+    errors: dict[int, tuple[str, ...]] = {s: () for s in ALWAYS}
     if contract.auth:
         errors |= {401: (), 403: ()}
     if contract.request is not None:
@@ -119,9 +126,9 @@ def complete(operation: dict[str, Any], contract: Contract) -> dict[str, Any]:
     for status, codes in contract.errors.items():
         errors[status] = errors.get(status, ()) + codes
     for status in sorted(errors):
-        codes = error_codes(status, errors[status])
+        listed = error_codes(status, errors[status])
         responses[status] = {
-            "description": f"{HTTPStatus(status).phrase}: code {' or '.join(codes)}",
+            "description": f"{HTTPStatus(status).phrase}: code {' or '.join(listed)}",
             "content": {"application/json": {"schema": ERROR_REF}},
         }
         if status in RETRY_AFTER:
@@ -131,7 +138,8 @@ def complete(operation: dict[str, Any], contract: Contract) -> dict[str, Any]:
     if contract.request is not None and contract.request_media_type:
         body = operation.get("requestBody") or {"content": {}}
         content = body.get("content") or {}
-        schema = next(iter(content.values()), {}).get("schema", {"type": "string"})
+        first: dict[str, Any] = next(iter(content.values()), {})
+        schema = first.get("schema", {"type": "string"})
         operation["requestBody"] = {
             "required": not contract.optional_body,
             "content": {contract.request_media_type: {"schema": schema}},

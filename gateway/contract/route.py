@@ -150,7 +150,7 @@ def api(
             if isinstance(body, type) and issubclass(body, pydantic.BaseModel):
                 func = document_response(body, code)(func)
         setattr(func, CONTRACT_ATTRIBUTE, contract)
-        return func  # type: ignore[no-any-return]
+        return func
 
     return decorate
 
@@ -238,3 +238,20 @@ def webhook_api(contract: WebhookContract | None, form: bool, view: F) -> F:
         summary=c.summary,
         tags=("webhooks",),
     )(view)
+
+
+PAGES_ATTRIBUTE = "_gateway_pages"
+
+
+def pages(blueprint: Any) -> Any:
+    """Mark ``blueprint`` as pages for people in a browser (HTML forms, not an API): its
+    routes are left out of ``/openapi.json`` and so out of the fuzz run. The JSON API
+    such pages are built on is documented as usual. Returns the blueprint."""
+    setattr(blueprint, PAGES_ATTRIBUTE, True)
+    return blueprint
+
+
+def is_page(app: Any, endpoint: str) -> bool:
+    """The route ``endpoint`` belongs to a blueprint marked with :func:`pages`."""
+    name = endpoint.rpartition(".")[0]
+    return bool(name) and getattr(app.blueprints.get(name), PAGES_ATTRIBUTE, False)

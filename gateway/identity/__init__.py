@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gateway.identity import validation
 from gateway.identity.models import ROLES, Membership, PhoneNumber, Team, User, VoiceAgent
+from gateway.identity.schemas import UserOut
 from gateway.identity.service import create_user, team_json, user_json
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "PhoneNumber",
     "Team",
     "User",
+    "UserOut",
     "VoiceAgent",
     "create_user",
     "team_json",

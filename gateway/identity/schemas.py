@@ -4,6 +4,8 @@ with :mod:`gateway.identity.validation`; these models say the shapes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from gateway.identity.models import ROLES
@@ -11,8 +13,8 @@ from gateway.identity.validation import AGENT_ID, E164, EMAIL
 
 # Formats the views check with their own messages (gateway.identity.validation): the
 # models only show them in the document, so both say the same and the wording stays.
-EMAIL_FIELD = {"json_schema_extra": {"pattern": EMAIL.pattern, "maxLength": 320}}
-ROLE_FIELD = {"json_schema_extra": {"enum": list(ROLES)}}
+EMAIL_SCHEMA: dict[str, Any] = {"pattern": EMAIL.pattern, "maxLength": 320}
+ROLE_SCHEMA: dict[str, Any] = {"enum": list(ROLES)}
 
 
 class UserOut(BaseModel):
@@ -44,7 +46,7 @@ class TeamRole(BaseModel):
 
 
 class LoginIn(BaseModel):
-    email: str = Field(**EMAIL_FIELD)
+    email: str = Field(json_schema_extra=EMAIL_SCHEMA)
     password: str
 
 
@@ -94,7 +96,7 @@ class TeamIn(BaseModel):
     time_zone: str = "UTC"
     recording_retention_days: int = Field(90, ge=1, le=3650)
     owner_email: str | None = Field(
-        None, description="super admins only: another owner", **EMAIL_FIELD
+        None, description="super admins only: another owner", json_schema_extra=EMAIL_SCHEMA
     )
 
 
@@ -120,7 +122,7 @@ class MemberList(BaseModel):
 
 
 class RoleIn(BaseModel):
-    role: str = Field(**ROLE_FIELD)
+    role: str = Field(json_schema_extra=ROLE_SCHEMA)
 
 
 class MemberAnswer(BaseModel):
@@ -166,8 +168,8 @@ class AgentList(BaseModel):
 
 
 class InviteIn(BaseModel):
-    email: str = Field(**EMAIL_FIELD)
-    role: str = Field("member", **ROLE_FIELD)
+    email: str = Field(json_schema_extra=EMAIL_SCHEMA)
+    role: str = Field("member", json_schema_extra=ROLE_SCHEMA)
 
 
 class InviterOut(BaseModel):

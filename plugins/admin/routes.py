@@ -12,8 +12,8 @@ from gateway.auth import require_super_admin
 from gateway.contract import SETUP_TOKEN, SIGNED_IN, api
 from gateway.contract import admin_models as m
 from gateway.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
+from gateway.identity import UserOut
 from gateway.identity import validation as v
-from gateway.identity.schemas import UserOut
 from gateway.sql import is_postgres, is_sqlite
 from plugins.admin import settings
 from plugins.admin import setup as setup_mod

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-bp = Blueprint(
-    "console",
-    __name__,
-    url_prefix="/console",
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/static",
+from gateway.contract import pages
+
+# Pages for people (HTML forms): not in /openapi.json; the JSON API they call is.
+bp = pages(
+    Blueprint(
+        "console",
+        __name__,
+        url_prefix="/console",
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/static",
+    )
 )
 
 CSP = "; ".join(
