@@ -45,7 +45,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from quart.testing.app import TestApp
+from quart.testing.app import TestApp as QuartTestApp
 
 from gateway.app import create_app
 from gateway.calls.events import ANALYZED, CATALOGUE
@@ -395,7 +395,7 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
     config = write_config(tmp_path, proof_database, s3, provider.url, media.base_url)
     env = install_plugin(tmp_path)
     processes: list[Any] = []
-    seeder: TestApp | None = None
+    seeder: QuartTestApp | None = None
     try:
         migrate = await asyncio.to_thread(
             subprocess.run,
@@ -414,7 +414,7 @@ async def test_every_role_apart_under_sigkill(tmp_path, proof_database, moto_ser
         seeding = load_config(config)
         seeding.gateway.run_worker = False  # this process only seeds and reads
         app = create_app(seeding, extra_plugins=[("proof", proof_plugin)], clock=Clock())
-        seeder = TestApp(app, startup_timeout=90, shutdown_timeout=60)
+        seeder = QuartTestApp(app, startup_timeout=90, shutdown_timeout=60)
         await seeder.startup()
         plan: list[PlannedCall] = []
         client = app.test_client()

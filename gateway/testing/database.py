@@ -19,7 +19,11 @@ PG_HOST = os.environ.get("GATEWAY_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("GATEWAY_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("GATEWAY_TEST_PG_USER", "postgres")
 PG_ADMIN_DB = os.environ.get("GATEWAY_TEST_PG_DB", "test")
-REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# One Redis database per pytest-xdist worker (gw0 -> 1, gw1 -> 2, ...; 0 without xdist),
+# so rate-limit keys of tests running at once never meet.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_REDIS_DB = int(_WORKER[2:]) + 1 if _WORKER[2:].isdigit() else 0
+REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_REDIS_DB}")
 
 
 def in_ci() -> bool:
