@@ -615,6 +615,43 @@ async def test_a_webhook_off_the_allowed_hosts_is_never_called(make_app, ms):
     assert "not on an allowed host" in job.last_error and "127.0.0.1" not in job.last_error
 
 
+async def test_a_webhook_that_redirects_elsewhere_is_not_followed(make_app, ms):
+    # A Logic App's Response action can answer 307 with any Location: following it would
+    # POST the card to a host off the allowed list (e.g. the operator's own network).
+    from aiohttp import web
+
+    from tests.support.loopback import serve
+
+    inside: list[Any] = []
+
+    async def internal(request: web.Request) -> web.Response:
+        inside.append(await request.read())
+        return web.Response(status=202)
+
+    async def flow(request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"Location": f"http://localhost:{port}/admin"})
+
+    target, redirector = web.Application(), web.Application()
+    target.router.add_post("/admin", internal)
+    redirector.router.add_post("/invoke", flow)
+    target_runner, port = await serve(target)
+    flow_runner, flow_port = await serve(redirector)
+    try:
+        app = await teams_app(make_app, ms)
+        admin = await setup_team(
+            app, connect=False, webhook_url=f"http://127.0.0.1:{flow_port}/invoke?sig=s"
+        )
+        await weekly(app, admin.team.id)
+        await run_pending_jobs(app)
+    finally:
+        await flow_runner.cleanup()
+        await target_runner.cleanup()
+    assert inside == []
+    job = await Job.get(handler=HANDLER)
+    assert job.status == "dead" and "HTTP 307" in job.last_error
+    assert "localhost" not in job.last_error
+
+
 async def test_a_worker_sigkilled_after_graph_stored_the_card_ends_with_one_message(make_app, ms):
     from tests.test_sync_processes import spawn, stop, until
 
