@@ -164,9 +164,15 @@ def meeting_card(summary: str = "Booked a demo for Tuesday.") -> dict[str, Any]:
                 "wrap": True,
             },
             {
+                "type": "RichTextBlock",
+                "inlines": [
+                    {"type": "TextRun", "text": "Meeting: ", "weight": "Bolder"},
+                    {"type": "TextRun", "text": "2026-01-06T15:00:00+01:00"},
+                ],
+            },
+            {
                 "type": "FactSet",
                 "facts": [
-                    {"title": "Meeting", "value": "2026-01-06T15:00:00+01:00"},
                     {"title": "Caller", "value": CALLER},
                     {"title": "Direction", "value": "inbound"},
                     {"title": "Started", "value": "2026-01-01 12:00 UTC"},
@@ -563,6 +569,32 @@ async def test_a_workflows_webhook_gets_the_card_once(make_app, ms, caplog):
     assert row.status == "done" and row.provider_id.startswith("08584")
     assert ms.graph_requests == []  # Graph is not used, nor a connection needed
     assert flow.sig not in high_logs(caplog) and flow.workflow_id not in high_logs(caplog)
+
+
+def markdown_texts(card: dict[str, Any]) -> list[str]:
+    """Every text Teams renders as markdown: TextBlock text, Fact.Title and Fact.Value
+    (https://learn.microsoft.com/en-us/microsoftteams/platform/task-modules-and-cards/cards/cards-format)."""
+    out: list[str] = []
+    for element in card["body"]:
+        if element["type"] == "TextBlock":
+            out.append(element["text"])
+        if element["type"] == "FactSet":
+            out += [t for fact in element["facts"] for t in (fact["title"], fact["value"])]
+    return out
+
+
+async def test_a_collected_meeting_value_cannot_put_a_link_on_the_card(make_app, ms):
+    # The meeting value is what the agent collected from the caller: like the summary it
+    # goes in a TextRun (no markdown), never where Teams renders a [link](url).
+    app = await teams_app(make_app, ms)
+    phish = "[Confirm your booking](https://phish.example/login)"
+    async with FakeWorkflows() as flow:
+        admin = await setup_team(app, connect=False, webhook_url=flow.url)
+        await call(app, admin.team.id, collected={"meeting_start": phish})
+        await run_pending_jobs(app)
+    (card,) = flow.cards
+    assert not [t for t in markdown_texts(card) if "phish.example" in t]
+    assert phish in json.dumps(card)
 
 
 async def test_workflows_429_5xx_and_a_lost_answer(make_app, ms, clock):
