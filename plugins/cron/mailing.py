@@ -6,7 +6,8 @@ window, see :mod:`plugins.cron.reports`).
 - A server that is down or says "try later" fails the job: the queue retries it with
   backoff, and only this team's mail is sent again.
 - A recipient the server refuses does not stop the others; it is logged (by count and
-  code, never by address).
+  code, never by address). When every recipient is deferred (4xx, e.g. greylisting),
+  nobody got the mail: the job is retried like a server that is down.
 - A server that refuses the login, the sender or the content dead-letters the job: a
   retry would not help until the configuration is fixed (then ``gateway jobs retry``).
 - Mail no longer configured: nothing is sent, once logged.
@@ -19,7 +20,7 @@ from email.utils import formataddr
 
 from gateway.events import JobContext, PermanentFailure
 from gateway.identity import Membership
-from gateway.mail import MailNotConfigured, MailRejected, Message, send_mail
+from gateway.mail import MailNotConfigured, MailRejected, MailUnavailable, Message, send_mail
 from plugins.cron import render
 from plugins.cron.settings import CronSettings
 
@@ -71,6 +72,11 @@ class MailReport:
         except MailRejected as exc:
             raise PermanentFailure(str(exc)) from None
         # MailUnavailable propagates: the job is retried later, for this team only.
+        if not report.accepted and any(r.code < 500 for r in report.refused.values()):
+            # Nobody got it and the server said "later" (greylisting): a retry sends it
+            # to no one twice.
+            codes = sorted({r.code for r in report.refused.values()})
+            raise MailUnavailable(f"{kind} report of team {team_id}: recipients deferred {codes}")
         if report.refused:
             log.warning(
                 "cron: %s report of team %s: %d of %d recipient(s) refused",

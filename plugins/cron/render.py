@@ -50,6 +50,12 @@ def change(now: int, before: int) -> str:
     return f"{round((now - before) * 100 / before):+d}%"
 
 
+def one_line(text: str) -> str:
+    """A team name is free text: in the subject (a header) a line break would make the
+    mail unsendable, so every run of whitespace becomes one space."""
+    return " ".join(text.split())
+
+
 def local_span(start: datetime, end: datetime, zone_name: str) -> str:
     zone = zone_of(zone_name)
     fmt = "%a %d %b %Y %H:%M %Z"
@@ -105,7 +111,7 @@ def _page(title: str, subtitle: str, body: str) -> str:
 
 def daily(report: dict[str, Any], top: int) -> Rendered:
     figures = Figures(**report["figures"])
-    team = report["team_name"]
+    team = one_line(report["team_name"])
     start = datetime.fromisoformat(report["start"])
     end = datetime.fromisoformat(report["end"])
     span = f"{local_span(start, end, report['time_zone'])} ({report['time_zone']})"
@@ -158,7 +164,7 @@ def weekly(report: dict[str, Any], top: int) -> Rendered:
     figures = Figures(**report["figures"])
     previous = Figures(**report["previous"])
     days = [(date.fromisoformat(d["date"]), int(d["calls"])) for d in report["days"]]
-    team = report["team_name"]
+    team = one_line(report["team_name"])
     span = f"{report['period_start']} - {report['period_end']} ({report['time_zone']})"
     title = f"Weekly report for {team}"
     rows = _lines(figures, top)

@@ -131,13 +131,21 @@ def call_facts(
 def meeting_booked(
     meeting: Any, facts: list[tuple[str, str]], summary: str | None
 ) -> dict[str, Any]:
-    return adaptive_card(
+    card = adaptive_card(
         "Meeting booked",
         subtitle="The voice agent booked a meeting on a call.",
-        facts=[("Meeting", shown(meeting)), *facts],
+        facts=facts,
         text=summary_text(summary),
         color="Good",
     )
+    # The value is what the agent collected from the caller: Teams renders markdown in a
+    # Fact.Value (a [link](url) would be clickable), not in a TextRun.
+    runs = [
+        {"type": "TextRun", "text": "Meeting: ", "weight": "Bolder"},
+        {"type": "TextRun", "text": shown(meeting)},
+    ]
+    card["body"].insert(2, {"type": "RichTextBlock", "inlines": runs})
+    return card
 
 
 def call_failed(facts: list[tuple[str, str]], summary: str | None) -> dict[str, Any]:

@@ -88,7 +88,11 @@ async def deliver(
         raise RetryLater(wait, "waiting for a Teams Workflows rate-limit slot", count_attempt=False)
     await effect.sending()
     try:
-        async with ctx.http.post(url, json=envelope(card), timeout=TIMEOUT) as resp:
+        # Not followed: a flow's Response action may answer 3xx with any Location, and
+        # the allowed hosts are checked on this URL only.
+        async with ctx.http.post(
+            url, json=envelope(card), timeout=TIMEOUT, allow_redirects=False
+        ) as resp:
             status, headers = resp.status, dict(resp.headers)
             try:
                 body: Any = await resp.json(content_type=None)

@@ -477,3 +477,40 @@ async def test_the_figures_are_the_same_on_postgresql(make_app, clock):
     assert [d["calls"] for d in by_name["LA"]["days"]] == [1, 0, 0, 0, 0, 0, 1]
     assert by_name["Hawaii"]["period_end"] == "2026-10-31"
     assert berlin_id not in {e["team_id"] for e in events}  # no calls in its week
+
+
+async def test_a_team_name_with_a_line_break_still_gets_its_mail(make_app, clock):
+    # A team's name is free text; the subject is a header, where a line break is refused
+    # (no header injection): the report must still be sent, the name on one line.
+    with SmtpServer() as server:
+        app = await reports_app(make_app, server.port)
+        team, _ = await team_with_people("Sales\r\nBcc: x@evil.test", "UTC", "ann@example.com")
+        await call(team, D_START + timedelta(hours=1), duration=10)
+        clock.set(DAILY_RUN)
+        body = await (await app.test_client().get(DAILY, headers=bearer())).get_json()
+        assert body["figures"]["mails_queued"] == 1
+        await run_pending_jobs(app)
+        assert await Job.filter(status="dead").count() == 0
+    (mail,) = server.sink.mails
+    assert mail["Subject"] == "Daily summary for Sales Bcc: x@evil.test: 1 calls"
+    assert mail["Bcc"] is None
+
+
+async def test_a_greylisting_server_gets_the_mail_on_the_retry(make_app, clock):
+    # 451 on every recipient ("try again later", greylisting) is not a refusal: nobody
+    # got the report, so the job is retried and the report arrives once.
+    with SmtpServer() as server:
+        server.sink.refuse["ann@example.com"] = "451 4.7.1 greylisted, try again later"
+        app = await reports_app(make_app, server.port)
+        team, _ = await team_with_people("T", "UTC", "ann@example.com")
+        await call(team, D_START + timedelta(hours=1), duration=10)
+        clock.set(DAILY_RUN)
+        await app.test_client().get(DAILY, headers=bearer())
+        await run_pending_jobs(app)
+        assert server.sink.envelopes == []
+        assert await Job.filter(handler="cron.mail_report", status="pending").count() == 1
+        del server.sink.refuse["ann@example.com"]
+        clock.advance(hours=1)
+        await run_pending_jobs(app)
+    assert server.sink.envelopes == [("reports@renchi.test", ["ann@example.com"])]
+    assert await Job.filter(handler="cron.mail_report", status="succeeded").count() == 1

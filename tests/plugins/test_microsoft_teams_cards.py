@@ -164,9 +164,15 @@ def meeting_card(summary: str = "Booked a demo for Tuesday.") -> dict[str, Any]:
                 "wrap": True,
             },
             {
+                "type": "RichTextBlock",
+                "inlines": [
+                    {"type": "TextRun", "text": "Meeting: ", "weight": "Bolder"},
+                    {"type": "TextRun", "text": "2026-01-06T15:00:00+01:00"},
+                ],
+            },
+            {
                 "type": "FactSet",
                 "facts": [
-                    {"title": "Meeting", "value": "2026-01-06T15:00:00+01:00"},
                     {"title": "Caller", "value": CALLER},
                     {"title": "Direction", "value": "inbound"},
                     {"title": "Started", "value": "2026-01-01 12:00 UTC"},
@@ -565,6 +571,32 @@ async def test_a_workflows_webhook_gets_the_card_once(make_app, ms, caplog):
     assert flow.sig not in high_logs(caplog) and flow.workflow_id not in high_logs(caplog)
 
 
+def markdown_texts(card: dict[str, Any]) -> list[str]:
+    """Every text Teams renders as markdown: TextBlock text, Fact.Title and Fact.Value
+    (https://learn.microsoft.com/en-us/microsoftteams/platform/task-modules-and-cards/cards/cards-format)."""
+    out: list[str] = []
+    for element in card["body"]:
+        if element["type"] == "TextBlock":
+            out.append(element["text"])
+        if element["type"] == "FactSet":
+            out += [t for fact in element["facts"] for t in (fact["title"], fact["value"])]
+    return out
+
+
+async def test_a_collected_meeting_value_cannot_put_a_link_on_the_card(make_app, ms):
+    # The meeting value is what the agent collected from the caller: like the summary it
+    # goes in a TextRun (no markdown), never where Teams renders a [link](url).
+    app = await teams_app(make_app, ms)
+    phish = "[Confirm your booking](https://phish.example/login)"
+    async with FakeWorkflows() as flow:
+        admin = await setup_team(app, connect=False, webhook_url=flow.url)
+        await call(app, admin.team.id, collected={"meeting_start": phish})
+        await run_pending_jobs(app)
+    (card,) = flow.cards
+    assert not [t for t in markdown_texts(card) if "phish.example" in t]
+    assert phish in json.dumps(card)
+
+
 async def test_workflows_429_5xx_and_a_lost_answer(make_app, ms, clock):
     app = await teams_app(make_app, ms)
     async with FakeWorkflows() as flow:
@@ -613,6 +645,43 @@ async def test_a_webhook_off_the_allowed_hosts_is_never_called(make_app, ms):
     job = await Job.get(handler=HANDLER)
     assert job.status == "dead" and flow.posts == []
     assert "not on an allowed host" in job.last_error and "127.0.0.1" not in job.last_error
+
+
+async def test_a_webhook_that_redirects_elsewhere_is_not_followed(make_app, ms):
+    # A Logic App's Response action can answer 307 with any Location: following it would
+    # POST the card to a host off the allowed list (e.g. the operator's own network).
+    from aiohttp import web
+
+    from tests.support.loopback import serve
+
+    inside: list[Any] = []
+
+    async def internal(request: web.Request) -> web.Response:
+        inside.append(await request.read())
+        return web.Response(status=202)
+
+    async def flow(request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"Location": f"http://localhost:{port}/admin"})
+
+    target, redirector = web.Application(), web.Application()
+    target.router.add_post("/admin", internal)
+    redirector.router.add_post("/invoke", flow)
+    target_runner, port = await serve(target)
+    flow_runner, flow_port = await serve(redirector)
+    try:
+        app = await teams_app(make_app, ms)
+        admin = await setup_team(
+            app, connect=False, webhook_url=f"http://127.0.0.1:{flow_port}/invoke?sig=s"
+        )
+        await weekly(app, admin.team.id)
+        await run_pending_jobs(app)
+    finally:
+        await flow_runner.cleanup()
+        await target_runner.cleanup()
+    assert inside == []
+    job = await Job.get(handler=HANDLER)
+    assert job.status == "dead" and "HTTP 307" in job.last_error
+    assert "localhost" not in job.last_error
 
 
 async def test_a_worker_sigkilled_after_graph_stored_the_card_ends_with_one_message(make_app, ms):
