@@ -6,6 +6,7 @@ CSRF token, the security headers, the pages built from the JSON API, a settings 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import pytest
 
@@ -385,3 +386,21 @@ async def test_own_tokens_and_phone_numbers_from_the_team_page(app):
     assert resp.headers["Location"] == "/console/team?notice=number_added"
     page = await html(client, "/console/team?notice=number_added")
     assert "<code>+14155550100</code>" in page and "Phone number added." in page
+
+
+async def test_a_link_cannot_make_the_integrations_page_say_anything(make_app):
+    """Like ``?notice=``, the OAuth outcome in the query string shows fixed words only: a
+    crafted link must not put its own text on the page (phishing in our own frame)."""
+    app = await make_app(plugins={"hubspot": HUBSPOT, "console": {}})
+    owner = await make_user("owner@acme.test")
+    await make_team("Acme", owner)
+    client = app.test_client()
+    await sign_in(client, "owner@acme.test")
+    lure = "Your account is locked, call +1 900 555 0100"
+    query = urlencode({"integration": "hubspot", "error": lure})
+    page = await html(client, f"/console/integrations?{query}")
+    assert "+1 900 555 0100" not in page
+    assert "hubspot: not connected" in page
+    query = urlencode({"integration": lure, "status": "connected"})
+    page = await html(client, f"/console/integrations?{query}")
+    assert "+1 900 555 0100" not in page
