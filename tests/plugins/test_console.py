@@ -404,3 +404,24 @@ async def test_a_link_cannot_make_the_integrations_page_say_anything(make_app):
     query = urlencode({"integration": lure, "status": "connected"})
     page = await html(client, f"/console/integrations?{query}")
     assert "+1 900 555 0100" not in page
+
+
+async def test_a_next_parameter_that_cannot_be_a_header_goes_to_the_calls_page(make_app):
+    """A line break (header injection), a NUL or a character outside Latin-1 in ``next``
+    was put into ``Location`` as sent: a 500 instead of signing in, or a raw byte in the
+    header. Such a ``next`` is refused like a foreign one; a non-ASCII path is escaped."""
+    app = await make_app(plugins={"console": {}})
+    owner = await make_user("owner@acme.test")
+    await make_team("Acme", owner)
+    client = app.test_client()
+    page = await client.get("/console/login")
+    token = csrf_of(await page.get_data(as_text=True))
+    for bad in ("/console/\r\nSet-Cookie: x=1", "/console/\x00", "/console/a b", "/console/\\x"):
+        form = {"csrf_token": token, "email": "owner@acme.test", "password": PASSWORD}
+        resp = await client.post("/console/login", form={**form, "next": bad})
+        assert (resp.status_code, resp.headers["Location"]) == (303, "/console/calls"), bad
+        assert "x=1" not in resp.headers.getlist("Set-Cookie")
+        resp = await client.post("/console/team", form={**form, "team_id": "1", "next": bad})
+        assert (resp.status_code, resp.headers["Location"]) == (303, "/console/calls"), bad
+    resp = await client.post("/console/team", form={"csrf_token": token, "next": "/console/€"})
+    assert (resp.status_code, resp.headers["Location"]) == (303, "/console/%E2%82%AC")
