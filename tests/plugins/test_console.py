@@ -425,3 +425,17 @@ async def test_a_next_parameter_that_cannot_be_a_header_goes_to_the_calls_page(m
         assert (resp.status_code, resp.headers["Location"]) == (303, "/console/calls"), bad
     resp = await client.post("/console/team", form={"csrf_token": token, "next": "/console/€"})
     assert (resp.status_code, resp.headers["Location"]) == (303, "/console/%E2%82%AC")
+
+
+async def test_a_token_lifetime_that_is_not_a_plain_number_is_a_400_not_a_500(app):
+    """``"²".isdigit()`` is true but ``int("²")`` fails, as does a 5000-digit number."""
+    owner = await make_user("owner@acme.test")
+    await make_team("Acme", owner)
+    client = app.test_client()
+    await sign_in(client, "owner@acme.test")
+    token = csrf_of(await html(client, "/console/team"))
+    for days in ("²", "9" * 5000, "99999999999999999999999"):
+        form = {"csrf_token": token, "label": "x", "expires_in_days": days}
+        resp = await client.post("/console/tokens", form=form)
+        assert resp.status_code == 400, days[:10]
+        assert 'id="token-error"' in await resp.get_data(as_text=True)
