@@ -6,6 +6,7 @@ CSRF token, the security headers, the pages built from the JSON API, a settings 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import pytest
 
@@ -385,3 +386,56 @@ async def test_own_tokens_and_phone_numbers_from_the_team_page(app):
     assert resp.headers["Location"] == "/console/team?notice=number_added"
     page = await html(client, "/console/team?notice=number_added")
     assert "<code>+14155550100</code>" in page and "Phone number added." in page
+
+
+async def test_a_link_cannot_make_the_integrations_page_say_anything(make_app):
+    """Like ``?notice=``, the OAuth outcome in the query string shows fixed words only: a
+    crafted link must not put its own text on the page (phishing in our own frame)."""
+    app = await make_app(plugins={"hubspot": HUBSPOT, "console": {}})
+    owner = await make_user("owner@acme.test")
+    await make_team("Acme", owner)
+    client = app.test_client()
+    await sign_in(client, "owner@acme.test")
+    lure = "Your account is locked, call +1 900 555 0100"
+    query = urlencode({"integration": "hubspot", "error": lure})
+    page = await html(client, f"/console/integrations?{query}")
+    assert "+1 900 555 0100" not in page
+    assert "hubspot: not connected" in page
+    query = urlencode({"integration": lure, "status": "connected"})
+    page = await html(client, f"/console/integrations?{query}")
+    assert "+1 900 555 0100" not in page
+
+
+async def test_a_next_parameter_that_cannot_be_a_header_goes_to_the_calls_page(make_app):
+    """A line break (header injection), a NUL or a character outside Latin-1 in ``next``
+    was put into ``Location`` as sent: a 500 instead of signing in, or a raw byte in the
+    header. Such a ``next`` is refused like a foreign one; a non-ASCII path is escaped."""
+    app = await make_app(plugins={"console": {}})
+    owner = await make_user("owner@acme.test")
+    await make_team("Acme", owner)
+    client = app.test_client()
+    page = await client.get("/console/login")
+    token = csrf_of(await page.get_data(as_text=True))
+    for bad in ("/console/\r\nSet-Cookie: x=1", "/console/\x00", "/console/a b", "/console/\\x"):
+        form = {"csrf_token": token, "email": "owner@acme.test", "password": PASSWORD}
+        resp = await client.post("/console/login", form={**form, "next": bad})
+        assert (resp.status_code, resp.headers["Location"]) == (303, "/console/calls"), bad
+        assert "x=1" not in resp.headers.getlist("Set-Cookie")
+        resp = await client.post("/console/team", form={**form, "team_id": "1", "next": bad})
+        assert (resp.status_code, resp.headers["Location"]) == (303, "/console/calls"), bad
+    resp = await client.post("/console/team", form={"csrf_token": token, "next": "/console/€"})
+    assert (resp.status_code, resp.headers["Location"]) == (303, "/console/%E2%82%AC")
+
+
+async def test_a_token_lifetime_that_is_not_a_plain_number_is_a_400_not_a_500(app):
+    """``"²".isdigit()`` is true but ``int("²")`` fails, as does a 5000-digit number."""
+    owner = await make_user("owner@acme.test")
+    await make_team("Acme", owner)
+    client = app.test_client()
+    await sign_in(client, "owner@acme.test")
+    token = csrf_of(await html(client, "/console/team"))
+    for days in ("²", "9" * 5000, "99999999999999999999999"):
+        form = {"csrf_token": token, "label": "x", "expires_in_days": days}
+        resp = await client.post("/console/tokens", form=form)
+        assert resp.status_code == 400, days[:10]
+        assert 'id="token-error"' in await resp.get_data(as_text=True)

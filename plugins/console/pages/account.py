@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from quart import redirect, request
 
@@ -24,10 +24,17 @@ def _local(target: str | None, default: str = "/console/calls") -> str:
     """Only a path inside the console: ``next`` must not send anyone elsewhere."""
     if not target:
         return default
+    # It becomes a Location header: a control character, a space or a backslash there
+    # is refused, not sent (a line break was a 500, a NUL a raw byte in the header).
+    if any(ord(c) < 0x21 or c in "\\\x7f" for c in target):
+        return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console/"):
         return default
-    return target
+    return quote(target, safe=_PRINTABLE)  # only non-ASCII is escaped
+
+
+_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 @bp.get("/")

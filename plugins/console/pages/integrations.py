@@ -22,6 +22,8 @@ OUTCOMES = {
     "PROVIDER_ERROR": "the provider refused or the authorization was cancelled",
     "STATE_EXPIRED": "the authorization took too long; start again",
     "MISSING_CODE": "the provider sent no authorization code",
+    "TOKEN_EXCHANGE_FAILED": "the provider did not hand over the tokens; try again",
+    "IDENTITY_FAILED": "the connected account could not be identified; try again",
 }
 
 
@@ -62,12 +64,16 @@ async def integrations() -> Any:
                 "connect_url": connect_url(entry["provider"], me.team["id"]),
             }
         )
-    provider = request.args.get("integration")
+    # Words from the query string only when they are ours (a provider listed here, a
+    # known error code): a crafted link must not make the page say its own text.
+    wanted = request.args.get("integration")
+    provider = next((e["provider"] for e in entries if e["provider"] == wanted), None)
     outcome = None
     if provider:
         error = request.args.get("error")
         if error:
-            outcome = ("bad", f"{provider}: not connected: {OUTCOMES.get(error, error)}")
+            words = OUTCOMES.get(error, "the authorization failed")
+            outcome = ("bad", f"{provider}: not connected: {words}")
         elif request.args.get("status") == "connected":
             outcome = ("ok", f"{provider}: connected")
     return await render("integrations.html", entries=entries, allowed=True, outcome=outcome)

@@ -103,7 +103,10 @@ async def create_token() -> Any:
     body: dict[str, Any] = {"label": form.get("label", "")}
     days = form.get("expires_in_days", "").strip()
     if days:
-        body["expires_in_days"] = int(days) if days.isdigit() else days  # the API says why not
+        body["expires_in_days"] = days  # anything but a number: the API says why not
+        # Not isdigit(): "²" is a digit int() refuses, as is a number of 5000 digits.
+        if days.isascii() and days.isdigit() and len(days) <= 18:
+            body["expires_in_days"] = int(days)
     answer = await api.call("POST", "/api/auth/tokens", json=body)
     if not answer.ok:
         return await _team_page(400, token_error=answer.error)
