@@ -261,3 +261,43 @@ async def test_browser_pages_are_left_out_and_their_json_api_is_in(make_app: Any
     assert "/console/calls" in console
     assert not [p for p in doc["paths"] if p.startswith("/console")]
     assert {"/api/calls", "/api/calls/{call_id}"} <= set(doc["paths"])
+
+
+async def test_the_docs_example_route_keeps_the_plugin_api_and_validates(
+    make_app: Any, tmp_path: Any
+) -> None:
+    """docs/api.md's example, as a third-party plugin writes it: it imports only the
+    public plugin API, and its body is checked against the declared model."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    from gateway.plugin_api import check_plugin, report
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    example = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert example is not None
+    package = tmp_path / "notes_doc"
+    package.mkdir()
+    (package / "__init__.py").write_text(example.group(1))
+    violations = check_plugin(package, own="notes_doc", other_plugins=["plugins"])
+    assert not violations, report(violations)
+
+    spec = importlib.util.spec_from_file_location("notes_doc", package / "__init__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class DocPlugin:
+        @hookimpl
+        def register_routes(self, app: Any, config: Any) -> Any:
+            return module.bp
+
+    app = await make_app(plugins={"notes_doc": {}}, extra_plugins=[("notes_doc", DocPlugin())])
+    resp = await app.test_client().post("/api/notes", json={"text": 5})
+    assert resp.status_code == 400
+    assert await resp.get_json() == {
+        "error": "text: Input should be a valid string",
+        "code": "VALIDATION_ERROR",
+        "field": "text",
+    }
