@@ -131,3 +131,14 @@ def _imports_of_file(file: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
     return found
+
+
+def test_a_relative_import_of_another_plugin_is_caught(planted: Path) -> None:
+    """``from ..other import helper`` reaches another plugin as surely as its absolute
+    spelling does."""
+    (planted / "plugins" / "hubspot" / "planted.py").write_text(
+        "from ..other import helper\nfrom .. import other\nfrom . import crm\nfrom .crm import X\n"
+    )
+    violations = check_project(planted)
+    lines = sorted(v.line for v in violations if v.path == "plugins/hubspot/planted.py")
+    assert lines == [1, 2], report(violations)  # its own modules (3, 4) are its business
