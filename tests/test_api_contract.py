@@ -301,3 +301,19 @@ async def test_the_docs_example_route_keeps_the_plugin_api_and_validates(
         "code": "VALIDATION_ERROR",
         "field": "text",
     }
+
+
+async def test_quart_schema_validation_of_a_malformed_body_is_400_not_500(make_app: Any) -> None:
+    """docs/api.md lets a plugin use quart-schema's ``validate_request``: bytes that are
+    not UTF-8 or JSON nested past Python's recursion limit are the client's mistake,
+    answered like any other malformed body."""
+    app = await make_app(plugins={"notes": {}}, extra_plugins=[("notes", NotesPlugin())])
+    client = app.test_client()
+    for body in (b"\xff\xfe", b"[" * 5000 + b"]" * 5000, b'{"text": "\xe9t\xe9"}'):
+        resp = await client.put(
+            "/api/notes/1", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert resp.status_code == 400, body[:10]
+        answer = await resp.get_json()
+        assert answer["code"] == "VALIDATION_ERROR"
+        assert set(answer) <= {"error", "code", "field"}
