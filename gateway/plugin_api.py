@@ -48,7 +48,8 @@ PLUGIN_API: dict[str, str] = {
     "gateway.ratelimit": "hit, client_key: rate limits for a plugin's own routes",
     "gateway.sql": "placeholders and dialect checks for hand-written SQL",
     "gateway.commands": "create_app, print_json for a plugin's commands",
-    "gateway.contract": "@api and the auth schemes: a route's models in /openapi.json",
+    "gateway.contract": "@api and the auth schemes: a route's models in /openapi.json; "
+    "json_body, the body checked against them",
 }
 
 CORE = ("gateway", "hookspecs")
@@ -99,15 +100,34 @@ def _is_core(module: str) -> bool:
     return module in CORE or module.startswith("gateway.")
 
 
-def _imports(tree: ast.AST) -> Iterator[tuple[int, str, list[str], str]]:
-    """(line, module, imported names or [] for ``import x``, statement) per absolute
-    import, wherever it is (functions and ``TYPE_CHECKING`` blocks included)."""
+def _imports(
+    tree: ast.AST, package: str | None = None
+) -> Iterator[tuple[int, str, list[str], str]]:
+    """(line, module, imported names or [] for ``import x``, statement) per import,
+    wherever it is (functions and ``TYPE_CHECKING`` blocks included). Relative imports
+    are resolved against ``package`` (the file's package), so ``from ..other import x``
+    is judged as the absolute import it is; without ``package`` they are skipped."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name, [], ast.unparse(node)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             yield node.lineno, node.module, [a.name for a in node.names], ast.unparse(node)
+        elif isinstance(node, ast.ImportFrom) and node.level and package:
+            relative = "." * node.level + (node.module or "")
+            try:
+                module = importlib.util.resolve_name(relative, package)
+            except ImportError:  # beyond the top-level package: Python refuses it too
+                continue
+            yield node.lineno, module, [a.name for a in node.names], ast.unparse(node)
+
+
+def _package_of(file: Path, path: Path, own: str) -> str:
+    """The package a file of the plugin ``own`` (at ``path``) belongs to, dotted."""
+    if path.is_file():
+        return own.rpartition(".")[0]
+    parts = list(file.relative_to(path).with_suffix("").parts)
+    return ".".join([own, *parts[:-1]])
 
 
 def _public_home_of(module: str, name: str) -> str | None:
@@ -183,7 +203,7 @@ def check_plugin(
     for file in _python_files(path):
         shown = str(file.relative_to(root)) if root else str(file)
         tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
-        for line, module, names, statement in _imports(tree):
+        for line, module, names, statement in _imports(tree, _package_of(file, path, own)):
             if module == own or module.startswith(own + "."):
                 continue
             other = next(

@@ -261,3 +261,59 @@ async def test_browser_pages_are_left_out_and_their_json_api_is_in(make_app: Any
     assert "/console/calls" in console
     assert not [p for p in doc["paths"] if p.startswith("/console")]
     assert {"/api/calls", "/api/calls/{call_id}"} <= set(doc["paths"])
+
+
+async def test_the_docs_example_route_keeps_the_plugin_api_and_validates(
+    make_app: Any, tmp_path: Any
+) -> None:
+    """docs/api.md's example, as a third-party plugin writes it: it imports only the
+    public plugin API, and its body is checked against the declared model."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    from gateway.plugin_api import check_plugin, report
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    example = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert example is not None
+    package = tmp_path / "notes_doc"
+    package.mkdir()
+    (package / "__init__.py").write_text(example.group(1))
+    violations = check_plugin(package, own="notes_doc", other_plugins=["plugins"])
+    assert not violations, report(violations)
+
+    spec = importlib.util.spec_from_file_location("notes_doc", package / "__init__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class DocPlugin:
+        @hookimpl
+        def register_routes(self, app: Any, config: Any) -> Any:
+            return module.bp
+
+    app = await make_app(plugins={"notes_doc": {}}, extra_plugins=[("notes_doc", DocPlugin())])
+    resp = await app.test_client().post("/api/notes", json={"text": 5})
+    assert resp.status_code == 400
+    assert await resp.get_json() == {
+        "error": "text: Input should be a valid string",
+        "code": "VALIDATION_ERROR",
+        "field": "text",
+    }
+
+
+async def test_quart_schema_validation_of_a_malformed_body_is_400_not_500(make_app: Any) -> None:
+    """docs/api.md lets a plugin use quart-schema's ``validate_request``: bytes that are
+    not UTF-8 or JSON nested past Python's recursion limit are the client's mistake,
+    answered like any other malformed body."""
+    app = await make_app(plugins={"notes": {}}, extra_plugins=[("notes", NotesPlugin())])
+    client = app.test_client()
+    for body in (b"\xff\xfe", b"[" * 5000 + b"]" * 5000, b'{"text": "\xe9t\xe9"}'):
+        resp = await client.put(
+            "/api/notes/1", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert resp.status_code == 400, body[:10]
+        answer = await resp.get_json()
+        assert answer["code"] == "VALIDATION_ERROR"
+        assert set(answer) <= {"error", "code", "field"}

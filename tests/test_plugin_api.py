@@ -131,3 +131,36 @@ def _imports_of_file(file: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
     return found
+
+
+def test_a_relative_import_of_another_plugin_is_caught(planted: Path) -> None:
+    """``from ..other import helper`` reaches another plugin as surely as its absolute
+    spelling does."""
+    (planted / "plugins" / "hubspot" / "planted.py").write_text(
+        "from ..other import helper\nfrom .. import other\nfrom . import crm\nfrom .crm import X\n"
+    )
+    violations = check_project(planted)
+    lines = sorted(v.line for v in violations if v.path == "plugins/hubspot/planted.py")
+    assert lines == [1, 2], report(violations)  # its own modules (3, 4) are its business
+
+
+@pytest.mark.parametrize("page", ["api.md", "writing-a-plugin.md", "typing.md"])
+def test_the_docs_code_for_plugins_imports_only_the_api(page: str, tmp_path: Path) -> None:
+    """A plugin author copies these snippets: their imports must pass the check the
+    plugin will meet (the snippets' bodies are sketches, with ``...`` for the rest)."""
+    import re
+
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    snippets = re.findall(r"```python\n(.*?)```", text, re.S)
+    imports = [
+        line.strip()
+        for code in snippets
+        for line in code.splitlines()
+        if line.strip().startswith(("from ", "import "))
+    ]
+    assert imports
+    package = tmp_path / "doc_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("\n".join(imports) + "\n")
+    violations = check_plugin(package, own="doc_plugin", other_plugins=["plugins"])
+    assert not violations, report(violations)

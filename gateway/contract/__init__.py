@@ -1,6 +1,7 @@
 """The API contract: every route declares what it takes and answers (``@api``), the app
 serves it as OpenAPI 3.1 at ``/openapi.json`` and as a page at ``/docs``
-(docs/api.md)."""
+(docs/api.md). A view reads its JSON body with ``json_body()``, which checks it against
+the declared request model (plugins may import only from here, not gateway.inputs)."""
 
 from gateway.contract import admin_models
 from gateway.contract.install import install
@@ -17,6 +18,7 @@ from gateway.contract.schemes import (
     TWILIO_SIGNATURE,
     WEBHOOK_SECRET,
 )
+from gateway.inputs import json_body
 
 __all__ = [
     "API_TOKEN",
@@ -40,5 +42,6 @@ __all__ = [
     "api",
     "install",
     "is_page",
+    "json_body",
     "pages",
 ]

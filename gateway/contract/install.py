@@ -8,6 +8,7 @@ from typing import Any
 
 import pydantic
 from quart import Quart, Response, current_app, jsonify
+from quart.wrappers import Request
 from quart_schema import QuartSchema, RequestSchemaValidationError
 
 from gateway.contract import docs_page
@@ -27,6 +28,20 @@ def document(app: Quart) -> dict[str, Any]:
     return doc
 
 
+class MalformedJsonIs400(Request):
+    """``get_json`` (what quart-schema's ``validate_request`` reads) answers a body that
+    is not UTF-8, or nested past the recursion limit, as any malformed JSON: Quart only
+    turns a ``ValueError`` of the parser into ``400``, and lets these two through as 500."""
+
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except (UnicodeDecodeError, RecursionError) as error:
+            if silent:
+                return None
+            return self.on_json_loading_failed(error)
+
+
 class OpenAPIDocument(pydantic.BaseModel):
     """This document (OpenAPI 3.1)."""
 
@@ -36,6 +51,11 @@ class OpenAPIDocument(pydantic.BaseModel):
 
 
 def install(app: Quart, *, title: str, version: str) -> None:
+    # On top of the request class already chosen (the webhooks' bounded body, if any).
+    if not issubclass(app.request_class, MalformedJsonIs400):
+        app.request_class = type(  # type: ignore[assignment]
+            "GatewayRequest", (MalformedJsonIs400, app.request_class), {}
+        )
     QuartSchema(
         app,
         openapi_path=None,
