@@ -194,7 +194,7 @@ def check_plugin(
 ) -> list[Violation]:
     """Violations in one plugin (a package directory or a module file).
 
-    :param own: the plugin's own module name (``plugins.hubspot``, ``acme_crm``): it may
+    :param own: the plugin's own module name (``plugins.acme``, ``acme_crm``): it may
         import itself freely.
     :param other_plugins: module names of the other plugins, which it must not import.
     :param root: paths in the messages are relative to it.

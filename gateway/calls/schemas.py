@@ -17,7 +17,7 @@ class CallQuery(BaseModel):
         None, alias="from", description="started at or after: a date or an ISO 8601 time"
     )
     to: str | None = Field(None, description="started at or before: a date or an ISO 8601 time")
-    status: str | None = Field(None, description="the call's Twilio status")
+    status: str | None = Field(None, description="the call's telephony status")
     outcome: str | None = Field(None, description="success, failure or unknown")
     number: str | None = Field(None, description="part of the caller's or the called number")
     agent: str | None = Field(None, description="the voice agent's id")

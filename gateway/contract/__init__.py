@@ -10,32 +10,29 @@ from gateway.contract.route import NoContent, Raw, Redirect, WebhookContract, ap
 from gateway.contract.schemes import (
     API_TOKEN,
     CRON,
-    ELEVENLABS_SIGNATURE,
     PUBLIC,
     SESSION,
     SETUP_TOKEN,
     SIGNED_IN,
-    TWILIO_SIGNATURE,
-    WEBHOOK_SECRET,
+    SecurityScheme,
+    signature_header,
 )
 from gateway.inputs import json_body
 
 __all__ = [
     "API_TOKEN",
     "CRON",
-    "ELEVENLABS_SIGNATURE",
     "PUBLIC",
     "SESSION",
     "SETUP_TOKEN",
     "SIGNED_IN",
-    "TWILIO_SIGNATURE",
-    "WEBHOOK_SECRET",
     "Accepted",
     "ErrorBody",
     "NoContent",
     "Page",
     "Raw",
     "Redirect",
+    "SecurityScheme",
     "TeamHeader",
     "WebhookContract",
     "admin_models",
@@ -44,4 +41,5 @@ __all__ = [
     "is_page",
     "json_body",
     "pages",
+    "signature_header",
 ]

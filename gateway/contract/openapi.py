@@ -56,10 +56,11 @@ def contract_of(func: Any) -> Contract | None:
 
 class GatewayOpenAPI(OpenAPIProvider):
     def schema(self) -> dict[str, Any]:
+        self._plugin_schemes: dict[str, dict[str, Any]] = {}  # filled by build_paths
         doc = super().schema()
         components = doc.setdefault("components", {})
         components.setdefault("schemas", {})["ErrorBody"] = ERROR_SCHEMA
-        components["securitySchemes"] = SECURITY_SCHEMES
+        components["securitySchemes"] = {**SECURITY_SCHEMES, **self._plugin_schemes}
         doc["paths"] = dict(sorted(doc["paths"].items()))
         return doc
 
@@ -71,6 +72,8 @@ class GatewayOpenAPI(OpenAPIProvider):
     def build_paths(self, rule: Rule) -> tuple[dict, dict]:
         paths, components = super().build_paths(rule)
         contract = contract_of(self._app.view_functions[rule.endpoint])
+        if contract is not None:
+            self._plugin_schemes.update((s.name, s.spec) for s in contract.schemes)
         for path_item in paths.values():
             for method, operation in path_item.items():
                 operation["operationId"] = f"{method}_{rule.endpoint.replace('.', '_')}"

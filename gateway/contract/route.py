@@ -27,6 +27,7 @@ from quart_schema import (
     document_response,
 )
 
+from gateway.contract.schemes import SecurityScheme
 from gateway.errors import ValidationError
 
 CONTRACT_ATTRIBUTE = "_gateway_contract"
@@ -57,6 +58,16 @@ class Redirect:
 Body = type[pydantic.BaseModel] | Raw | type[NoContent] | type[Redirect]
 
 
+Auth = Iterable[str | SecurityScheme]
+
+
+def _auth(auth: Auth) -> tuple[tuple[str, ...], tuple[SecurityScheme, ...]]:
+    """Scheme names, and the plugin-declared schemes among them."""
+    items = tuple(auth)
+    names = tuple(a.name if isinstance(a, SecurityScheme) else a for a in items)
+    return names, tuple(a for a in items if isinstance(a, SecurityScheme))
+
+
 @dataclass(frozen=True)
 class Contract:
     auth: tuple[str, ...]
@@ -67,6 +78,7 @@ class Contract:
     summary: str | None = None
     tags: tuple[str, ...] = field(default=())
     optional_body: bool = False
+    schemes: tuple[SecurityScheme, ...] = ()
 
 
 def _error_map(errors: Iterable[int | tuple[int, str]]) -> dict[int, tuple[str, ...]]:
@@ -80,7 +92,7 @@ def _error_map(errors: Iterable[int | tuple[int, str]]) -> dict[int, tuple[str, 
 def api(
     response: Body | None = None,
     *,
-    auth: Iterable[str],
+    auth: Auth,
     status: int = 200,
     responses: Mapping[int, Body] | None = None,
     request: type[pydantic.BaseModel] | None = None,
@@ -99,8 +111,9 @@ def api(
 
     :param response: the success body (a pydantic model, :class:`Raw`, :class:`NoContent`
         or :class:`Redirect`), answered with ``status``.
-    :param auth: the security schemes (:mod:`gateway.contract.schemes`); any of them
-        suffices; empty for a public route. Non-empty adds 401 and 403.
+    :param auth: the security schemes: the core's names (:mod:`gateway.contract.schemes`)
+        or a plugin's :class:`SecurityScheme`; any of them suffices; empty for a public
+        route. Non-empty adds 401 and 403.
     :param responses: further success answers by status (``{202: Accepted}``).
     :param request: the JSON body's model, enforced unless ``validate=False``.
     :param form: a form body's model, documentation only (webhooks).
@@ -115,8 +128,10 @@ def api(
     success = dict(responses or {})
     if response is not None:
         success[status] = response
+    names, schemes = _auth(auth)
     contract = Contract(
-        auth=tuple(auth),
+        auth=names,
+        schemes=schemes,
         responses=success,
         errors=_error_map(errors),
         request=request or form or (_Untyped if raw else None),
@@ -208,12 +223,12 @@ class WebhookContract:
     documented: its signature is checked on the raw bytes, and validating first would
     read (and hold) a body the ingestion engine streams.
 
-    :param auth: the signature scheme(s), e.g. ``(TWILIO_SIGNATURE,)``.
+    :param auth: the signature scheme(s): the plugin's :class:`SecurityScheme`.
     :param body: the form or JSON body's model.
     :param response: the success answer (default ``{"received": n}``).
     """
 
-    auth: tuple[str, ...]
+    auth: tuple[str | SecurityScheme, ...]
     body: type[pydantic.BaseModel] | None = None
     response: Any = Received
     errors: tuple[int | tuple[int, str], ...] = ()

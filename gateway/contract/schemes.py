@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 # Scheme names, not secrets.
@@ -10,15 +11,32 @@ API_TOKEN = "apiToken"  # noqa: S105
 SESSION = "sessionCookie"
 CRON = "cronBearer"
 SETUP_TOKEN = "setupToken"  # noqa: S105
-TWILIO_SIGNATURE = "twilioSignature"
-ELEVENLABS_SIGNATURE = "elevenLabsSignature"
-WEBHOOK_SECRET = "webhookSecret"  # noqa: S105
 METRICS_TOKEN = "metricsToken"  # noqa: S105
 
 # A signed-in user: an API token (or an identity provider's JWT) or the session cookie.
 SIGNED_IN: tuple[str, ...] = (API_TOKEN, SESSION)
 PUBLIC: tuple[str, ...] = ()
 
+
+@dataclass(frozen=True)
+class SecurityScheme:
+    """A scheme a plugin's routes use that the core does not know (a provider's
+    signature header): ``auth=(SCHEME,)`` takes it like a core scheme name, and the
+    document lists it with ``spec`` (an OpenAPI security scheme object) whenever an
+    enabled plugin's route uses it."""
+
+    name: str
+    spec: dict[str, Any] = field(compare=False)
+
+
+def signature_header(name: str, header: str, description: str) -> SecurityScheme:
+    """A signed (or shared-secret) request header, e.g. a webhook provider's."""
+    return SecurityScheme(
+        name, {"type": "apiKey", "in": "header", "name": header, "description": description}
+    )
+
+
+# The core's own schemes; plugins bring theirs as SecurityScheme.
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     API_TOKEN: {
         "type": "http",
@@ -44,32 +62,9 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "name": "X-Setup-Token",
         "description": "The one-time setup token (also accepted as a bearer token).",
     },
-    TWILIO_SIGNATURE: {
-        "type": "apiKey",
-        "in": "header",
-        "name": "X-Twilio-Signature",
-        "description": "Base64 HMAC-SHA1, keyed with the account's auth token, of the "
-        "public URL followed by the sorted form parameters "
-        "(https://www.twilio.com/docs/usage/webhooks/webhooks-security).",
-    },
-    ELEVENLABS_SIGNATURE: {
-        "type": "apiKey",
-        "in": "header",
-        "name": "ElevenLabs-Signature",
-        "description": "t=<unix time>,v0=<hex HMAC-SHA256 of '<t>.<raw body>'> keyed with "
-        "the webhook secret (https://elevenlabs.io/docs/product-guides/administration/"
-        "webhooks).",
-    },
     METRICS_TOKEN: {
         "type": "http",
         "scheme": "bearer",
         "description": "The gateway's metrics_token, for Prometheus (else a super admin).",
-    },
-    WEBHOOK_SECRET: {
-        "type": "apiKey",
-        "in": "header",
-        "name": "X-Webhook-Secret",
-        "description": "A shared secret configured on the voice agent's webhook (also "
-        "accepted as a bearer token).",
     },
 }

@@ -10,7 +10,20 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from gateway.contract import ELEVENLABS_SIGNATURE, WebhookContract
+from gateway.contract import WebhookContract, signature_header
+
+ELEVENLABS_SIGNATURE = signature_header(
+    "elevenLabsSignature",
+    "ElevenLabs-Signature",
+    "t=<unix time>,v0=<hex HMAC-SHA256 of '<t>.<raw body>'> keyed with the webhook secret "
+    "(https://elevenlabs.io/docs/product-guides/administration/webhooks).",
+)
+# The personalization route's shared secret (also accepted as a bearer token).
+WEBHOOK_SECRET = signature_header(
+    "webhookSecret",
+    "X-Webhook-Secret",
+    "A shared secret configured on the voice agent's webhook (also accepted as a bearer token).",
+)
 
 
 class Envelope(BaseModel):

@@ -36,7 +36,7 @@ from tortoise import connections
 
 from gateway import get_gateway
 from gateway.calls import Personalization
-from gateway.contract import WEBHOOK_SECRET, api
+from gateway.contract import api
 from gateway.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized, ValidationError
 from gateway.identity import PhoneNumber, Team, VoiceAgent
 from gateway.sql import marks
@@ -253,7 +253,7 @@ def blueprint(app: Quart, settings: ElevenLabsSettings) -> Blueprint:
     @bp.post(PATH)
     @api(
         contract.PersonalizeOut,
-        auth=(WEBHOOK_SECRET,),
+        auth=(contract.WEBHOOK_SECRET,),
         request=contract.PersonalizeIn,
         validate=False,  # the body is read raw here, under the answer's deadline
         errors=(401, 413),

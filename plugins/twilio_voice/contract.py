@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from gateway.contract import TWILIO_SIGNATURE, Raw, WebhookContract
+from gateway.contract import Raw, WebhookContract, signature_header
 
 ACCOUNT_SID = r"^AC[0-9a-f]{32}$"
 CALL_SID = r"^CA[0-9a-f]{32}$"
+
+TWILIO_SIGNATURE = signature_header(
+    "twilioSignature",
+    "X-Twilio-Signature",
+    "Base64 HMAC-SHA1, keyed with the account's auth token, of the public URL followed by "
+    "the sorted form parameters (https://www.twilio.com/docs/usage/webhooks/webhooks-security).",
+)
 
 
 class CallForm(BaseModel):
