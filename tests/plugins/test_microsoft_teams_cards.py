@@ -1,9 +1,8 @@
-"""Microsoft Teams cards against the loopback Graph and Workflows webhook
-(tests/support/fake_microsoft.py): the exact requests the gateway sends for a booked
-meeting, a failed call and the weekly report; one message across duplicates, retries,
-replays and a lost answer; Graph's 401, 429, 5xx and refusals; not connected, not
-configured, needs reconnect; the per-tenant limit; secrets and transcripts kept out of
-logs."""
+"""Microsoft Teams cards against the loopback Graph (tests/support/fake_microsoft.py): the
+exact requests the gateway sends for a booked meeting, a failed call and the weekly
+report; one message across duplicates, retries, replays and a lost answer; Graph's 401,
+429, 5xx and refusals; not connected, not configured, needs reconnect; the per-tenant
+limit; secrets and transcripts kept out of logs."""
 
 from __future__ import annotations
 
@@ -11,186 +10,44 @@ import asyncio
 import json
 import logging
 import signal
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from tortoise.transactions import in_transaction
 
-from gateway.calls.analysis import AnalysisUpdate, TranscriptTurn, upsert_analysis
-from gateway.calls.events import VoiceCallInitiationFailed, analyzed_event
+from gateway.calls.events import VoiceCallInitiationFailed
 from gateway.events import emit_event
 from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.oauth.models import OAuthConnection
 from gateway.sync.models import Effect
 from tests.support.fake_microsoft import (
-    CHANNEL_ID,
     TEAM_GROUP_ID,
     FakeMicrosoft,
-    FakeWorkflows,
     plugin_settings,
 )
-from tests.support.oauth_server import run_connect, seed_admin
-
-NAME = "microsoft_teams"
-HANDLER = "microsoft_teams.post_card"
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-CALLER = "+14155550199"
-AGENT = "+14155550100"
-SECRET_WORDS = "my card number is 4111 1111 1111 1111"  # transcript: never on a card or log
-PATH = f"/v1.0/teams/{TEAM_GROUP_ID}/channels/{CHANNEL_ID}/messages"
-READ_SCOPES = [
-    "openid",
-    "profile",
-    "offline_access",
-    "User.Read",
-    "ChannelMessage.Send",
-    "ChannelMessage.Read.All",
-]
-SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
-WEEK = {
-    "team_id": 0,  # set per test
-    "team_name": "Acme Sales",
-    "time_zone": "Europe/Berlin",
-    "period_start": "2026-01-05",
-    "period_end": "2026-01-11",
-    "calls": 42,
-    "previous_calls": 30,
-    "answered": 35,
-    "success_rate": 0.625,
-    "meetings_booked": 6,
-    "total_duration_seconds": 12345,
-    "top_outcomes": [{"outcome": "success", "count": 20}, {"outcome": "failure", "count": 12}],
-    "days": [{"date": "2026-01-05", "calls": 10}, {"date": "2026-01-06", "calls": 32}],
-}
+from tests.support.teams_cards import (
+    AGENT,
+    CALLER,
+    CHANNEL,
+    HANDLER,
+    NAME,
+    PATH,
+    READ_SCOPES,
+    SECRET_WORDS,
+    T0,
+    call,
+    high_logs,
+    meeting_card,
+    sent_card,
+    setup_team,
+    teams_app,
+    weekly,
+)
 
 
 @pytest.fixture
 async def ms():
     async with FakeMicrosoft() as srv:
         yield srv
-
-
-async def teams_app(make_app: Any, ms: FakeMicrosoft, db: str = "sqlite", **extra: Any) -> Any:
-    return await make_app(db=db, plugins={NAME: plugin_settings(ms, **extra)})
-
-
-async def setup_team(app: Any, *, connect: bool = True, **team_settings: Any) -> Any:
-    admin = await seed_admin()
-    client = app.test_client()
-    if connect:
-        done = await run_connect(client, admin, NAME)
-        assert done.status_code == 200, await done.get_data(as_text=True)
-    if team_settings:
-        resp = await client.patch(
-            f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers, json=team_settings
-        )
-        assert resp.status_code == 200, await resp.get_data(as_text=True)
-    return admin
-
-
-CHANNEL = {"team_id": TEAM_GROUP_ID, "channel_id": CHANNEL_ID}
-
-
-async def call(
-    app: Any,
-    team_id: int,
-    conversation_id: str = "conv_1",
-    *,
-    outcome: str = "success",
-    collected: dict[str, Any] | None = None,
-    summary: str = "Booked a demo for Tuesday.",
-) -> Any:
-    update = AnalysisUpdate(
-        conversation_id=conversation_id,
-        provider="voice_agent",
-        team_id=team_id,
-        agent_id="agent_1",
-        direction="inbound",
-        from_number=CALLER,
-        to_number=AGENT,
-        transcript=[
-            TranscriptTurn(role="agent", message="Hello, Acme here.", offset_seconds=0),
-            TranscriptTurn(role="user", message=SECRET_WORDS, offset_seconds=2.5),
-        ],
-        summary=summary,
-        outcome=outcome,
-        data_collection={k: {"value": v} for k, v in (collected or {}).items()},
-        duration_seconds=62,
-        started_at=T0,
-    )
-    async with in_transaction() as conn:
-        row = await upsert_analysis(update, using_db=conn, now=T0)
-        payload = await analyzed_event(row, using_db=conn)
-    return await emit_event(app, source="voice_agent", payload=payload, team_id=team_id)
-
-
-async def weekly(app: Any, team_id: int, key: str = "w1") -> Any:
-    return await emit_event(
-        app,
-        source="cron.weekly_report",
-        type="report.weekly.ready",
-        dedup_key=f"{team_id}:{key}",
-        payload={**WEEK, "team_id": team_id},
-        team_id=team_id,
-    )
-
-
-def sent_card(request: dict[str, Any]) -> dict[str, Any]:
-    (attachment,) = request["json"]["attachments"]
-    return json.loads(attachment["content"])
-
-
-def meeting_card(summary: str = "Booked a demo for Tuesday.") -> dict[str, Any]:
-    return {
-        "type": "AdaptiveCard",
-        "$schema": SCHEMA,
-        "version": "1.4",
-        "body": [
-            {
-                "type": "TextBlock",
-                "text": "Meeting booked",
-                "size": "Medium",
-                "weight": "Bolder",
-                "color": "Good",
-                "wrap": True,
-            },
-            {
-                "type": "TextBlock",
-                "text": "The voice agent booked a meeting on a call.",
-                "isSubtle": True,
-                "spacing": "None",
-                "wrap": True,
-            },
-            {
-                "type": "RichTextBlock",
-                "inlines": [
-                    {"type": "TextRun", "text": "Meeting: ", "weight": "Bolder"},
-                    {"type": "TextRun", "text": "2026-01-06T15:00:00+01:00"},
-                ],
-            },
-            {
-                "type": "FactSet",
-                "facts": [
-                    {"title": "Caller", "value": CALLER},
-                    {"title": "Direction", "value": "inbound"},
-                    {"title": "Started", "value": "2026-01-01 12:00 UTC"},
-                    {"title": "Duration", "value": "1 min 2 s"},
-                ],
-            },
-            {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": summary}]},
-        ],
-    }
-
-
-def high_logs(caplog: Any) -> str:
-    """The gateway's log lines above DEBUG (the fakes' own access logs left out)."""
-    return "\n".join(
-        r.getMessage()
-        for r in caplog.records
-        if r.levelno > logging.DEBUG and not r.name.startswith("aiohttp.")
-    )
 
 
 # --- Graph -------------------------------------------------------------------------------
@@ -530,158 +387,6 @@ async def test_posts_are_limited_per_tenant(make_app, ms, clock):
     assert len(ms.posts("POST")) == 1
     waiting = await Job.get(handler=HANDLER, status="pending")
     assert waiting.attempts == 0 and waiting.run_at > clock.now()
-
-
-# --- Workflows webhook ---------------------------------------------------------------------
-
-
-async def test_a_workflows_webhook_gets_the_card_once(make_app, ms, caplog):
-    caplog.set_level(logging.DEBUG)
-    app = await teams_app(make_app, ms)
-    async with FakeWorkflows() as flow:
-        admin = await setup_team(app, connect=False, webhook_url=flow.url)
-        got = await app.test_client().get(
-            f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers
-        )
-        assert flow.sig not in await got.get_data(as_text=True)  # a secret setting
-        meeting = {"meeting_start": "2026-01-06T15:00:00+01:00"}
-        emitted = await call(app, admin.team.id, collected=meeting)
-        await run_pending_jobs(app)
-        assert flow.posts == [
-            {
-                "type": "message",
-                "attachments": [
-                    {
-                        "contentType": "application/vnd.microsoft.card.adaptive",
-                        "contentUrl": None,
-                        "content": meeting_card(),
-                    }
-                ],
-            }
-        ]
-        replay = await app.test_client().post(
-            f"/api/events/{emitted.event_id}/replay", headers=admin.headers
-        )
-        assert replay.status_code == 202
-        await run_pending_jobs(app)
-        assert len(flow.cards) == 1
-    row = await Effect.get(plugin=NAME)
-    assert row.status == "done" and row.provider_id.startswith("08584")
-    assert ms.graph_requests == []  # Graph is not used, nor a connection needed
-    assert flow.sig not in high_logs(caplog) and flow.workflow_id not in high_logs(caplog)
-
-
-def markdown_texts(card: dict[str, Any]) -> list[str]:
-    """Every text Teams renders as markdown: TextBlock text, Fact.Title and Fact.Value
-    (https://learn.microsoft.com/en-us/microsoftteams/platform/task-modules-and-cards/cards/cards-format)."""
-    out: list[str] = []
-    for element in card["body"]:
-        if element["type"] == "TextBlock":
-            out.append(element["text"])
-        if element["type"] == "FactSet":
-            out += [t for fact in element["facts"] for t in (fact["title"], fact["value"])]
-    return out
-
-
-async def test_a_collected_meeting_value_cannot_put_a_link_on_the_card(make_app, ms):
-    # The meeting value is what the agent collected from the caller: like the summary it
-    # goes in a TextRun (no markdown), never where Teams renders a [link](url).
-    app = await teams_app(make_app, ms)
-    phish = "[Confirm your booking](https://phish.example/login)"
-    async with FakeWorkflows() as flow:
-        admin = await setup_team(app, connect=False, webhook_url=flow.url)
-        await call(app, admin.team.id, collected={"meeting_start": phish})
-        await run_pending_jobs(app)
-    (card,) = flow.cards
-    assert not [t for t in markdown_texts(card) if "phish.example" in t]
-    assert phish in json.dumps(card)
-
-
-async def test_workflows_429_5xx_and_a_lost_answer(make_app, ms, clock):
-    app = await teams_app(make_app, ms)
-    async with FakeWorkflows() as flow:
-        admin = await setup_team(app, connect=False, webhook_url=flow.url)
-        flow.fail_next(429, {"Retry-After": "30"})
-        await weekly(app, admin.team.id)
-        await run_pending_jobs(app)
-        job = await Job.get(handler=HANDLER)
-        assert (job.status, job.attempts) == ("pending", 0)
-        assert round((job.run_at - clock.now()).total_seconds()) == 30
-        clock.advance(30)
-        flow.fail_next(502)
-        await run_pending_jobs(app)
-        job = await Job.get(id=job.id)
-        assert job.status == "pending" and job.attempts == 1
-        assert job.last_error.endswith("the Teams Workflows webhook answered HTTP 502")
-        clock.advance(3600)
-        flow.fail_after_accept = True  # the flow took it, the answer is lost
-        await run_pending_jobs(app)
-        clock.advance(3600)
-        await run_pending_jobs(app)
-        # No read-back: at least once, so the lost answer means a second card.
-        assert len(flow.cards) == 2 and len(flow.posts) == 4
-        assert (await Job.get(id=job.id)).status == "succeeded"
-
-
-async def test_a_refused_or_unlisted_webhook_is_dead_without_the_url(make_app, ms):
-    app = await teams_app(make_app, ms)
-    async with FakeWorkflows() as flow:
-        admin = await setup_team(app, connect=False, webhook_url=flow.url.replace("sIg", "bad"))
-        await weekly(app, admin.team.id)
-        await run_pending_jobs(app)
-        job = await Job.get(handler=HANDLER)
-        assert job.status == "dead"
-        assert job.last_error.endswith(
-            "the Teams Workflows webhook refused the card: HTTP 401 DirectApiAuthorizationRequired"
-        )
-
-
-async def test_a_webhook_off_the_allowed_hosts_is_never_called(make_app, ms):
-    app = await teams_app(make_app, ms, webhook_hosts=["*.logic.azure.com"])
-    async with FakeWorkflows() as flow:
-        admin = await setup_team(app, connect=False, webhook_url=flow.url)
-        await weekly(app, admin.team.id)
-        await run_pending_jobs(app)
-    job = await Job.get(handler=HANDLER)
-    assert job.status == "dead" and flow.posts == []
-    assert "not on an allowed host" in job.last_error and "127.0.0.1" not in job.last_error
-
-
-async def test_a_webhook_that_redirects_elsewhere_is_not_followed(make_app, ms):
-    # A Logic App's Response action can answer 307 with any Location: following it would
-    # POST the card to a host off the allowed list (e.g. the operator's own network).
-    from aiohttp import web
-
-    from tests.support.loopback import serve
-
-    inside: list[Any] = []
-
-    async def internal(request: web.Request) -> web.Response:
-        inside.append(await request.read())
-        return web.Response(status=202)
-
-    async def flow(request: web.Request) -> web.Response:
-        return web.Response(status=307, headers={"Location": f"http://localhost:{port}/admin"})
-
-    target, redirector = web.Application(), web.Application()
-    target.router.add_post("/admin", internal)
-    redirector.router.add_post("/invoke", flow)
-    target_runner, port = await serve(target)
-    flow_runner, flow_port = await serve(redirector)
-    try:
-        app = await teams_app(make_app, ms)
-        admin = await setup_team(
-            app, connect=False, webhook_url=f"http://127.0.0.1:{flow_port}/invoke?sig=s"
-        )
-        await weekly(app, admin.team.id)
-        await run_pending_jobs(app)
-    finally:
-        await flow_runner.cleanup()
-        await target_runner.cleanup()
-    assert inside == []
-    job = await Job.get(handler=HANDLER)
-    assert job.status == "dead" and "HTTP 307" in job.last_error
-    assert "localhost" not in job.last_error
 
 
 async def test_a_worker_sigkilled_after_graph_stored_the_card_ends_with_one_message(make_app, ms):

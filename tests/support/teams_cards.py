@@ -1,0 +1,176 @@
+"""What the Microsoft Teams card tests share: the team's Graph channel, the events that
+make cards, the cards the gateway must send (tests/plugins/test_microsoft_teams_cards.py
+for Graph, test_microsoft_teams_workflows.py for the Workflows webhook)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from gateway.calls.analysis import AnalysisUpdate, TranscriptTurn, upsert_analysis
+from gateway.calls.events import analyzed_event
+from gateway.events import emit_event
+from tests.support.fake_microsoft import (
+    CHANNEL_ID,
+    TEAM_GROUP_ID,
+    FakeMicrosoft,
+    plugin_settings,
+)
+from tests.support.oauth_server import run_connect, seed_admin
+
+NAME = "microsoft_teams"
+HANDLER = "microsoft_teams.post_card"
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+CALLER = "+14155550199"
+AGENT = "+14155550100"
+SECRET_WORDS = "my card number is 4111 1111 1111 1111"  # transcript: never on a card or log
+PATH = f"/v1.0/teams/{TEAM_GROUP_ID}/channels/{CHANNEL_ID}/messages"
+READ_SCOPES = [
+    "openid",
+    "profile",
+    "offline_access",
+    "User.Read",
+    "ChannelMessage.Send",
+    "ChannelMessage.Read.All",
+]
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+WEEK = {
+    "team_id": 0,  # set per test
+    "team_name": "Acme Sales",
+    "time_zone": "Europe/Berlin",
+    "period_start": "2026-01-05",
+    "period_end": "2026-01-11",
+    "calls": 42,
+    "previous_calls": 30,
+    "answered": 35,
+    "success_rate": 0.625,
+    "meetings_booked": 6,
+    "total_duration_seconds": 12345,
+    "top_outcomes": [{"outcome": "success", "count": 20}, {"outcome": "failure", "count": 12}],
+    "days": [{"date": "2026-01-05", "calls": 10}, {"date": "2026-01-06", "calls": 32}],
+}
+
+
+async def teams_app(make_app: Any, ms: FakeMicrosoft, db: str = "sqlite", **extra: Any) -> Any:
+    return await make_app(db=db, plugins={NAME: plugin_settings(ms, **extra)})
+
+
+async def setup_team(app: Any, *, connect: bool = True, **team_settings: Any) -> Any:
+    admin = await seed_admin()
+    client = app.test_client()
+    if connect:
+        done = await run_connect(client, admin, NAME)
+        assert done.status_code == 200, await done.get_data(as_text=True)
+    if team_settings:
+        resp = await client.patch(
+            f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers, json=team_settings
+        )
+        assert resp.status_code == 200, await resp.get_data(as_text=True)
+    return admin
+
+
+CHANNEL = {"team_id": TEAM_GROUP_ID, "channel_id": CHANNEL_ID}
+
+
+async def call(
+    app: Any,
+    team_id: int,
+    conversation_id: str = "conv_1",
+    *,
+    outcome: str = "success",
+    collected: dict[str, Any] | None = None,
+    summary: str = "Booked a demo for Tuesday.",
+) -> Any:
+    update = AnalysisUpdate(
+        conversation_id=conversation_id,
+        provider="voice_agent",
+        team_id=team_id,
+        agent_id="agent_1",
+        direction="inbound",
+        from_number=CALLER,
+        to_number=AGENT,
+        transcript=[
+            TranscriptTurn(role="agent", message="Hello, Acme here.", offset_seconds=0),
+            TranscriptTurn(role="user", message=SECRET_WORDS, offset_seconds=2.5),
+        ],
+        summary=summary,
+        outcome=outcome,
+        data_collection={k: {"value": v} for k, v in (collected or {}).items()},
+        duration_seconds=62,
+        started_at=T0,
+    )
+    async with in_transaction() as conn:
+        row = await upsert_analysis(update, using_db=conn, now=T0)
+        payload = await analyzed_event(row, using_db=conn)
+    return await emit_event(app, source="voice_agent", payload=payload, team_id=team_id)
+
+
+async def weekly(app: Any, team_id: int, key: str = "w1") -> Any:
+    return await emit_event(
+        app,
+        source="cron.weekly_report",
+        type="report.weekly.ready",
+        dedup_key=f"{team_id}:{key}",
+        payload={**WEEK, "team_id": team_id},
+        team_id=team_id,
+    )
+
+
+def sent_card(request: dict[str, Any]) -> dict[str, Any]:
+    (attachment,) = request["json"]["attachments"]
+    return json.loads(attachment["content"])
+
+
+def meeting_card(summary: str = "Booked a demo for Tuesday.") -> dict[str, Any]:
+    return {
+        "type": "AdaptiveCard",
+        "$schema": SCHEMA,
+        "version": "1.4",
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": "Meeting booked",
+                "size": "Medium",
+                "weight": "Bolder",
+                "color": "Good",
+                "wrap": True,
+            },
+            {
+                "type": "TextBlock",
+                "text": "The voice agent booked a meeting on a call.",
+                "isSubtle": True,
+                "spacing": "None",
+                "wrap": True,
+            },
+            {
+                "type": "RichTextBlock",
+                "inlines": [
+                    {"type": "TextRun", "text": "Meeting: ", "weight": "Bolder"},
+                    {"type": "TextRun", "text": "2026-01-06T15:00:00+01:00"},
+                ],
+            },
+            {
+                "type": "FactSet",
+                "facts": [
+                    {"title": "Caller", "value": CALLER},
+                    {"title": "Direction", "value": "inbound"},
+                    {"title": "Started", "value": "2026-01-01 12:00 UTC"},
+                    {"title": "Duration", "value": "1 min 2 s"},
+                ],
+            },
+            {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": summary}]},
+        ],
+    }
+
+
+def high_logs(caplog: Any) -> str:
+    """The gateway's log lines above DEBUG (the fakes' own access logs left out)."""
+    return "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno > logging.DEBUG and not r.name.startswith("aiohttp.")
+    )
