@@ -33,6 +33,17 @@ from plugins.cron.periods import Buckets
 # status for a call that was picked up and ended normally).
 _ANSWERED = "c.answered_at IS NOT NULL OR c.status = 'completed'"
 TRUE_VALUES = ("1", "true", "yes")
+# The figures the calls query gives, and every count that adds up across buckets.
+CALL_COUNTS = (
+    "calls",
+    "answered",
+    "failed",
+    "busy",
+    "no_answer",
+    "timed_calls",
+    "total_duration_seconds",
+)
+COUNTS = (*CALL_COUNTS, "analyzed", "meetings_booked", "recordings", "recording_bytes")
 
 
 @dataclass
@@ -70,19 +81,7 @@ class Figures:
         return [(name, count) for name, count in ranked if count][:limit]
 
     def add(self, other: Figures) -> None:
-        for name in (
-            "calls",
-            "answered",
-            "failed",
-            "busy",
-            "no_answer",
-            "timed_calls",
-            "total_duration_seconds",
-            "analyzed",
-            "meetings_booked",
-            "recordings",
-            "recording_bytes",
-        ):
+        for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for outcome, count in other.outcomes.items():
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
@@ -97,6 +96,11 @@ def total(figures: Iterable[Figures]) -> Figures:
 
 # (team id, bucket index) -> figures
 Table = dict[tuple[int, int], Figures]
+
+
+def _cell(table: Table, row: dict[str, Any]) -> Figures:
+    """The figures of the row's team and bucket, created on first sight."""
+    return table.setdefault((int(row["team_id"]), int(row["idx"])), Figures())
 
 
 class _Sql:
@@ -192,16 +196,8 @@ async def _calls(table: Table, buckets: Buckets) -> None:
         "COUNT(duration) AS timed_calls, COALESCE(SUM(duration), 0) AS total_duration_seconds",
     )
     for row in rows:
-        figures = table.setdefault((int(row["team_id"]), int(row["idx"])), Figures())
-        for name in (
-            "calls",
-            "answered",
-            "failed",
-            "busy",
-            "no_answer",
-            "timed_calls",
-            "total_duration_seconds",
-        ):
+        figures = _cell(table, row)
+        for name in CALL_COUNTS:
             setattr(figures, name, int(row[name] or 0))
 
 
@@ -245,7 +241,7 @@ async def _analyses(table: Table, buckets: Buckets, meeting_items: Sequence[str]
         ") x WHERE idx IS NOT NULL GROUP BY team_id, idx, outcome"
     )
     for row in await sql.conn.execute_query_dict(text, sql.values):
-        figures = table.setdefault((int(row["team_id"]), int(row["idx"])), Figures())
+        figures = _cell(table, row)
         count = int(row["analyzed"] or 0)
         figures.analyzed += count
         figures.outcomes[str(row["outcome"])] = count
@@ -264,7 +260,7 @@ async def _recordings(table: Table, buckets: Buckets) -> None:
         "COUNT(*) AS recordings, COALESCE(SUM(size), 0) AS recording_bytes",
     )
     for row in rows:
-        figures = table.setdefault((int(row["team_id"]), int(row["idx"])), Figures())
+        figures = _cell(table, row)
         figures.recordings = int(row["recordings"] or 0)
         figures.recording_bytes = int(row["recording_bytes"] or 0)
 
