@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 from gateway.app import create_app  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.jobs.models import Job  # noqa: E402
+from gateway.testing import run_connect, seed_admin  # noqa: E402
 from tests.support.fake_hubspot import FakeHubSpot, plugin_settings  # noqa: E402
-from tests.support.oauth_server import run_connect, seed_admin  # noqa: E402
 
 HANDLER = "hubspot.log_call"
 

@@ -15,8 +15,8 @@ from gateway.app import get_gateway
 from gateway.events import EventHandler, JobContext, emit_event
 from gateway.jobs.models import DEAD, SUCCEEDED, Job
 from gateway.jobs.worker import run_pending_jobs
+from gateway.testing import serve
 from tests.support.identity import make_team
-from tests.support.loopback import serve
 
 
 class ContextPlugin:

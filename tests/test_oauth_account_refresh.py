@@ -14,13 +14,13 @@ import pytest
 from gateway.oauth import get_access_token
 from gateway.oauth.models import OAuthConnection
 from gateway.sync import ProviderSession
-from tests.support.loopback import serve
-from tests.support.oauth_server import (
+from gateway.testing import (
     FakeOAuthServer,
     Grant,
     provider_plugin,
     run_connect,
     seed_admin,
+    serve,
 )
 
 NAME = "acme_crm"

@@ -12,14 +12,14 @@ import pytest
 
 from gateway.identity import service
 from gateway.oauth.models import OAuthConnection, OAuthState
-from tests.support.identity import login, make_user
-from tests.support.oauth_server import (
+from gateway.testing import (
     FakeOAuthServer,
     follow_authorize,
     provider_plugin,
     query_of,
     seed_admin,
 )
+from tests.support.identity import login, make_user
 
 A, B = "acme_crm", "beta_crm"
 

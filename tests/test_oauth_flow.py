@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.oauth_server import (
+from gateway.testing import (
     FakeOAuthServer,
     follow_authorize,
     provider_plugin,

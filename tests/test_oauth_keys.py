@@ -13,7 +13,7 @@ from tortoise import connections
 
 from gateway.oauth import get_access_token
 from gateway.secrets import read_generated
-from tests.support.oauth_server import FakeOAuthServer, provider_plugin, run_connect, seed_admin
+from gateway.testing import FakeOAuthServer, provider_plugin, run_connect, seed_admin
 
 NAME = "acme_crm"
 ROOT = Path(__file__).resolve().parent.parent

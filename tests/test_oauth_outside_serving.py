@@ -16,7 +16,7 @@ from aiohttp import ClientSession
 from gateway.app import get_gateway
 from gateway.oauth import get_access_token
 from gateway.oauth.revoke import disconnect
-from tests.support.oauth_server import FakeOAuthServer, provider_plugin, run_connect, seed_admin
+from gateway.testing import FakeOAuthServer, provider_plugin, run_connect, seed_admin
 
 NAME = "acme_crm"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.oauth_server import FakeOAuthServer, provider_plugin, run_connect, seed_admin
+from gateway.testing import FakeOAuthServer, provider_plugin, run_connect, seed_admin
 
 NAME = "acme_crm"
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from gateway.oauth.models import OAuthConnection, OAuthState
-from tests.support.oauth_server import (
+from gateway.testing import (
     FakeOAuthServer,
     follow_authorize,
     provider_plugin,

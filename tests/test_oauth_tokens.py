@@ -11,7 +11,7 @@ import pytest
 from tortoise import connections
 
 from gateway.oauth import NotConnected, ReconnectRequired, TokenUnavailable, get_access_token
-from tests.support.oauth_server import FakeOAuthServer, provider_plugin, run_connect, seed_admin
+from gateway.testing import FakeOAuthServer, provider_plugin, run_connect, seed_admin
 
 NAME = "acme_crm"
 

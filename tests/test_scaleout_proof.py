@@ -57,6 +57,7 @@ from gateway.scheduling.runs import LEASE_EXPIRED
 from gateway.storage.s3 import S3Storage
 from gateway.storage.settings import S3Settings
 from gateway.sync.models import Effect
+from gateway.testing import run_connect, seed_admin
 from gateway.webhooks.models import WebhookEvent
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, _pg_admin, _run_sync
 from tests.plugins.test_twilio_voice import (
@@ -65,7 +66,6 @@ from tests.plugins.test_twilio_voice import (
 )
 from tests.support import proof_plugin
 from tests.support.fake_twilio import FakeTwilioMedia
-from tests.support.oauth_helpers import run_connect, seed_admin
 from tests.support.processes import Server, until
 from tests.support.proof_provider import NotesProvider
 from tests.support.proof_workload import (

@@ -15,10 +15,9 @@ from gateway.jobs.worker import run_pending_jobs
 from gateway.sync import RateLimit
 from gateway.sync.ledger import analysis_subject
 from gateway.sync.models import Effect
+from gateway.testing import integration_status, provider_plugin, run_connect, seed_admin
 from tests.support.crm_plugin import NAME, AcmeCrm
 from tests.support.fake_crm import FakeCrm
-from tests.support.oauth_helpers import integration_status
-from tests.support.oauth_server import provider_plugin, run_connect, seed_admin
 from tests.support.sync_helpers import CALLER, SECRET_WORDS, analyzed_call
 
 HANDLER = f"{NAME}.log_call"

@@ -8,9 +8,9 @@ import asyncio
 import time
 
 from gateway.contacts import lookup_contact
+from gateway.testing import seed_admin
 from tests.support.crm_plugin import NAME
 from tests.support.fake_crm import FakeCrm
-from tests.support.oauth_server import seed_admin
 from tests.support.sync_helpers import CALLER
 from tests.test_sync_engine import connected, crm_app
 

@@ -24,7 +24,7 @@ from gateway.testing.oauth import (
     run_connect,
     seed_admin,
 )
-from gateway.testing.oauth_server import CannedResponse, FakeOAuthServer
+from gateway.testing.oauth_server import CannedResponse, FakeOAuthServer, Grant
 from gateway.testing.webhooks import SignedWebhooks, hmac_sha256_hex, twilio_headers
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "CannedResponse",
     "FakeOAuthServer",
     "FrozenClock",
+    "Grant",
     "SignedWebhooks",
     "analyzed_call",
     "assert_plugin_api_only",

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.oauth import ReconnectRequired, get_access_token
+from gateway.testing import FakeOAuthServer, integration_status, query_of, run_connect, seed_admin
 from tests.support.fake_google_calendar import FakeGoogle
-from tests.support.oauth_helpers import integration_status
-from tests.support.oauth_server import FakeOAuthServer, query_of, run_connect, seed_admin
 
 NAME = "google_calendar"
 
@@ -106,7 +105,7 @@ async def test_revocation_failure_is_reported_and_tokens_still_forgotten(gapp, g
     client = gapp.test_client()
     admin = await seed_admin()
     await run_connect(client, admin, NAME)
-    from tests.support.oauth_server import CannedResponse
+    from gateway.testing import CannedResponse
 
     google.revoke_failure = CannedResponse(503, {"error": "backend_error"})
     out = await (

@@ -19,13 +19,12 @@ from gateway.identity.models import Team
 from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.sync.models import Effect
+from gateway.testing import integration_status, run_connect, seed_admin
 from gateway.webhooks.models import WebhookEvent
 from plugins.google_calendar.events import BusyPeriod, CalendarEventCreated, CalendarMeetingConflict
 from plugins.google_calendar.meeting import InvalidMeeting, booked_meeting, event_id_for
 from plugins.google_calendar.settings import GoogleCalendarTeamSettings
 from tests.support.fake_google_calendar import FakeGoogleCalendar, plugin_settings
-from tests.support.oauth_helpers import integration_status
-from tests.support.oauth_server import run_connect, seed_admin
 from tests.support.sync_helpers import AGENT_NUMBER, CALLER, SECRET_WORDS, T0
 
 NAME = "google_calendar"

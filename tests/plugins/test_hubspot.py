@@ -11,9 +11,8 @@ import pytest
 
 from gateway.oauth import get_access_token
 from gateway.oauth.tokens import ReconnectRequired
+from gateway.testing import integration_status, query_of, run_connect, seed_admin
 from tests.support.fake_hubspot import FakeHubSpot, plugin_settings
-from tests.support.oauth_helpers import integration_status
-from tests.support.oauth_server import query_of, run_connect, seed_admin
 
 NAME = "hubspot"
 SCOPES = ["oauth", "crm.objects.contacts.read", "crm.objects.contacts.write"]
@@ -171,7 +170,7 @@ async def test_disconnect_after_uninstall_still_forgets(make_app, hubspot):
 
 
 async def test_revocation_failure_is_reported_and_tokens_forgotten(make_app, hubspot):
-    from tests.support.oauth_server import CannedResponse
+    from gateway.testing import CannedResponse
 
     app = await _app(make_app, hubspot)
     client = app.test_client()

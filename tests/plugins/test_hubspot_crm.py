@@ -14,8 +14,8 @@ from gateway.contacts import lookup_contact
 from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.sync.models import Effect
+from gateway.testing import run_connect, seed_admin
 from tests.support.fake_hubspot import FakeHubSpot, plugin_settings
-from tests.support.oauth_server import run_connect, seed_admin
 from tests.support.sync_helpers import AGENT_NUMBER, CALLER, SECRET_WORDS, analyzed_call
 
 NAME = "hubspot"

@@ -12,9 +12,8 @@ from gateway.errors import StartupError
 from gateway.oauth import get_access_token
 from gateway.oauth.models import OAuthConnection
 from gateway.oauth.tokens import ReconnectRequired
+from gateway.testing import integration_status, query_of, run_connect, seed_admin
 from tests.support.fake_microsoft import TENANT_ID, USER_ID, FakeMicrosoft, plugin_settings
-from tests.support.oauth_helpers import integration_status
-from tests.support.oauth_server import query_of, run_connect, seed_admin
 
 NAME = "microsoft_teams"
 

@@ -156,7 +156,7 @@ async def test_a_webhook_that_redirects_elsewhere_is_not_followed(make_app, ms):
     # POST the card to a host off the allowed list (e.g. the operator's own network).
     from aiohttp import web
 
-    from tests.support.loopback import serve
+    from gateway.testing import serve
 
     inside: list[Any] = []
 

@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 from gateway.identity.models import PhoneNumber, VoiceAgent
+from gateway.testing import run_connect, seed_admin
 from tests.support.fake_elevenlabs import AGENT, SECRET
 from tests.support.fake_hubspot import FakeHubSpot
 from tests.support.fake_hubspot import plugin_settings as hubspot_settings
-from tests.support.oauth_server import run_connect, seed_admin
 
 URL = "/api/webhooks/elevenlabs/personalize"
 PSECRET = "psec-plugin-0123456789"

@@ -16,10 +16,9 @@ from gateway.oauth import get_access_token
 from gateway.oauth.models import OAuthConnection
 from gateway.oauth.tokens import NotConnected, ReconnectRequired
 from gateway.sync import ProviderError, ProviderResponse, ProviderSession
+from gateway.testing import integration_status, query_of, run_connect, seed_admin
 from plugins.salesforce import session_expired
 from tests.support.fake_salesforce import ORG_ID, USER_ID, FakeSalesforce, plugin_settings
-from tests.support.oauth_helpers import integration_status
-from tests.support.oauth_server import query_of, run_connect, seed_admin
 
 NAME = "salesforce"
 SANDBOX = {"environment": "sandbox"}

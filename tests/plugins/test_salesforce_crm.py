@@ -17,8 +17,8 @@ from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.oauth.models import OAuthConnection
 from gateway.sync.models import Effect
+from gateway.testing import run_connect, seed_admin
 from tests.support.fake_salesforce import FakeSalesforce, plugin_settings
-from tests.support.oauth_server import run_connect, seed_admin
 from tests.support.sync_helpers import AGENT_NUMBER, CALLER, SECRET_WORDS, analyzed_call
 
 NAME = "salesforce"

@@ -17,6 +17,7 @@ from gateway.identity.models import PhoneNumber, Team, VoiceAgent
 from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.storage import recording_storage
+from gateway.testing import serve
 from gateway.webhooks.models import WebhookEvent
 from tests.support.fake_twilio import (
     FakeTwilioMedia,
@@ -26,7 +27,6 @@ from tests.support.fake_twilio import (
     signed,
     wav_bytes,
 )
-from tests.support.loopback import serve
 
 ACCOUNT = "AC" + "11" * 16
 TOKEN = "current-auth-token-0001"

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.oauth_server import CannedResponse, FakeOAuthServer
+from gateway.testing import CannedResponse, FakeOAuthServer
 
 
 class FakeCrm(FakeOAuthServer):

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.loopback import serve
+from gateway.testing import serve
 
 API_KEY = "xi-test-key-0123456789"
 LIST = "/v1/convai/conversations"

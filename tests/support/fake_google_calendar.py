@@ -37,7 +37,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.oauth_server import FakeOAuthServer
+from gateway.testing import FakeOAuthServer
 
 API = "/calendar/v3"
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")

@@ -1,5 +1,5 @@
 """A loopback HubSpot OAuth server (real HTTP on 127.0.0.1) built on
-:class:`tests.support.oauth_server.FakeOAuthServer`.
+:class:`gateway.testing.FakeOAuthServer`.
 
 What it copies from HubSpot's documented protocol (sources in docs/plugins/hubspot.md);
 the CRM API is in :mod:`tests.support.fake_hubspot_crm`:
@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.testing import FakeOAuthServer, Grant
 from tests.support.fake_hubspot_crm import HubSpotCrmApi
-from tests.support.oauth_server import FakeOAuthServer, Grant
 
 VERSION = "2026-03"
 

@@ -1,5 +1,5 @@
 """A loopback Microsoft identity platform (v2) + Graph (real HTTP on 127.0.0.1) built on
-:class:`tests.support.oauth_server.FakeOAuthServer`.
+:class:`gateway.testing.FakeOAuthServer`.
 
 What it copies from Microsoft's documented protocol
 (https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow,
@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.testing import FakeOAuthServer, Grant, serve
 from tests.support.fake_teams_channels import (
     ADAPTIVE,
     CHANNEL_ID,
@@ -39,8 +40,6 @@ from tests.support.fake_teams_channels import (
     TeamsChannelsApi,
     graph_error,
 )
-from tests.support.loopback import serve
-from tests.support.oauth_server import FakeOAuthServer, Grant
 
 __all__ = [
     "CHANNEL_ID",

@@ -1,5 +1,5 @@
 """A loopback Salesforce login host + org (real HTTP on 127.0.0.1) built on
-:class:`tests.support.oauth_server.FakeOAuthServer`.
+:class:`gateway.testing.FakeOAuthServer`.
 
 What it copies from Salesforce's documented protocol (sources in
 docs/plugins/salesforce.md); the org's REST API (search, query, sobjects) is in
@@ -29,8 +29,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.testing import FakeOAuthServer, Grant
 from tests.support.fake_salesforce_crm import SESSION_EXPIRED, SalesforceOrgApi
-from tests.support.oauth_server import FakeOAuthServer, Grant
 
 ORG_ID = "00D5g000004ABCDEAA"
 USER_ID = "0055g00000XYZ12AAA"

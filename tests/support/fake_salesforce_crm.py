@@ -31,8 +31,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.testing import serve
 from tests.support.fake_salesforce_queries import QueryError, parse_soql, parse_sosl
-from tests.support.loopback import serve
 
 VERSION = "v62.0"
 SESSION_EXPIRED = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from tests.support.loopback import serve
+from gateway.testing import serve
 
 
 def sid(prefix: str) -> str:

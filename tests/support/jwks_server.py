@@ -13,7 +13,7 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from tests.support.loopback import serve
+from gateway.testing import serve
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "renchi-gateway"

@@ -21,7 +21,7 @@ async def main(args: dict) -> None:
     from gateway.clock import FrozenClock
     from gateway.config import load_config
     from gateway.oauth import get_access_token
-    from tests.support.oauth_server import FakeOAuthServer, provider_plugin
+    from gateway.testing import FakeOAuthServer, provider_plugin
 
     server = FakeOAuthServer()
     server.url = args["server_url"]  # the parent's server: only its URLs are used here

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.oauth_server import FakeOAuthServer
+from gateway.testing import FakeOAuthServer
 from tests.support.proof_plugin import CLIENT_ID, CLIENT_SECRET
 
 

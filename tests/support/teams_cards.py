@@ -14,13 +14,13 @@ from tortoise.transactions import in_transaction
 from gateway.calls.analysis import AnalysisUpdate, TranscriptTurn, upsert_analysis
 from gateway.calls.events import analyzed_event
 from gateway.events import emit_event
+from gateway.testing import run_connect, seed_admin
 from tests.support.fake_microsoft import (
     CHANNEL_ID,
     TEAM_GROUP_ID,
     FakeMicrosoft,
     plugin_settings,
 )
-from tests.support.oauth_server import run_connect, seed_admin
 
 NAME = "microsoft_teams"
 HANDLER = "microsoft_teams.post_card"
