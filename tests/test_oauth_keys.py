@@ -106,8 +106,9 @@ async def test_new_key_with_configured_keys_is_refused(tmp_path):
         str(config),
         "keys",
         "rotate",
-        "--new-key",
-        Fernet.generate_key().decode(),
+        # One form for every key: a generated key may start with "-" (1 in 64), which
+        # argparse would take for an option after a separate "--new-key".
+        f"--new-key={Fernet.generate_key().decode()}",
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

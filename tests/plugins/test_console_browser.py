@@ -267,6 +267,9 @@ async def test_the_console_in_chromium(tmp_path):
             )
             await _deliver(http, base, [lost.recording()])
             await page.get_by_role("link", name="Events & jobs").click()
+            # The click's navigation must land before the first reload, which would
+            # otherwise cancel it (ERR_ABORTED on /console/jobs).
+            await page.wait_for_url(base + "/console/jobs")
             await _reload_until(page, "button:has-text('Retry job')", "the job to die")
             card = page.locator(".card").filter(has_text="twilio_voice.download_recording")
             await card.get_by_text("Error history").click()
