@@ -14,7 +14,7 @@ import aiohttp
 import pluggy
 from quart import Blueprint, Quart
 
-from gateway import contract, inputs, responses
+from gateway import contract, direct_routes, inputs, responses
 from gateway import db as dbmod
 from gateway import get_gateway as get_gateway  # the one accessor, defined light
 from gateway.clock import Clock
@@ -160,6 +160,7 @@ def create_app(
     inputs.install(app)
     _register_blueprints(app, gw)
     contract.install(app, title="Renchi Gateway", version=_version())
+    direct_routes.install(app)
 
     @app.before_serving
     async def open_everything() -> None:

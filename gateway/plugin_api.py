@@ -48,6 +48,8 @@ PLUGIN_API: dict[str, str] = {
     "gateway.ratelimit": "hit, client_key: rate limits for a plugin's own routes",
     "gateway.sql": "placeholders and dialect checks for hand-written SQL",
     "gateway.commands": "create_app, print_json for a plugin's commands",
+    "gateway.direct_routes": "@direct, DirectRequest, DirectResponse: a hot route served "
+    "before Quart's request pipeline (a webhook answered under a deadline)",
     "gateway.contract": "@api and the auth schemes: a route's models in /openapi.json; "
     "json_body, the body checked against them",
 }

@@ -18,7 +18,13 @@ from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.db_errors import OutageLog, classify
-from gateway.errors import HTTP_STATUS_CODES, DatabaseUnavailable, GatewayError
+from gateway.errors import (
+    HTTP_STATUS_CODES,
+    DatabaseUnavailable,
+    GatewayError,
+    InternalError,
+    ValidationError,
+)
 from gateway.logs import request_id_var
 
 log = logging.getLogger("gateway.http")
@@ -99,20 +105,28 @@ def install(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def handle_unexpected(exc: Exception) -> Response:
-        kind = classify(exc)
-        if kind == "unavailable":
-            outage_log(app).failed(exc)
-            return await handle_gateway_error(DatabaseUnavailable())
-        if kind == "input":
-            # A check in gateway.inputs is missing for this value. Named by type only:
-            # the value itself may be large, or personal.
-            log.warning(
-                "database refused a value on %s %s (%s); answered 400",
-                request.method,
-                request.path,
-                type(exc).__name__,
-            )
-            return error_response(400, "VALIDATION_ERROR", "A value is out of range or too long")
-        # The traceback goes to the log (with the request id), never to the client.
-        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-        return error_response(500, "INTERNAL_ERROR", "Internal server error")
+        error = unexpected_error(app, exc, request.method, request.path)
+        response = jsonify(error.body())
+        response.status_code = error.status
+        for name, value in error.headers.items():
+            response.headers[name] = value
+        return response
+
+
+def unexpected_error(app: Quart, exc: Exception, method: str, path: str) -> GatewayError:
+    """What an exception no view handled is answered with, for every way a request is
+    served (:mod:`gateway.direct_routes` too)."""
+    kind = classify(exc)
+    if kind == "unavailable":
+        outage_log(app).failed(exc)
+        return DatabaseUnavailable()
+    if kind == "input":
+        # A check in gateway.inputs is missing for this value. Named by type only:
+        # the value itself may be large, or personal.
+        log.warning(
+            "database refused a value on %s %s (%s); answered 400", method, path, type(exc).__name__
+        )
+        return ValidationError("A value is out of range or too long")
+    # The traceback goes to the log (with the request id), never to the client.
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return InternalError()

@@ -28,16 +28,18 @@ import hmac
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quart import Blueprint, Quart, current_app, jsonify, request
+from quart import Blueprint, Quart, current_app
 from tortoise import connections
 
 from gateway import get_gateway
 from gateway.calls import Personalization
 from gateway.contract import api
-from gateway.errors import PayloadTooLarge, ServiceUnavailable, Unauthorized, ValidationError
+from gateway.direct_routes import DirectRequest, DirectResponse, direct
+from gateway.errors import ServiceUnavailable, Unauthorized, ValidationError
 from gateway.identity import PhoneNumber, Team, VoiceAgent
 from gateway.sql import marks
 from gateway.sync import MISSED, ContactAnswer, ContactCache
@@ -63,11 +65,12 @@ def _field(body: dict[str, Any], name: str, max_length: int) -> str | None:
     return None
 
 
-def presented_secret(headers: Any) -> str | None:
-    value = headers.get("X-Webhook-Secret")
+def presented_secret(headers: Mapping[str, str]) -> str | None:
+    """From lower-case header names (a :class:`DirectRequest`'s)."""
+    value = headers.get("x-webhook-secret")
     if value:
         return value
-    scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
@@ -139,19 +142,16 @@ class Personalizer:
 
     # -- the request --------------------------------------------------------------------
 
-    async def handle(self) -> Any:
+    async def handle(self, req: DirectRequest) -> DirectResponse:
+        """The answer (the body is read, within ``personalize_max_bytes``, by the
+        route)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.lookup_deadline_seconds
-        if (request.content_length or 0) > self.settings.personalize_max_bytes:
-            raise PayloadTooLarge()
-        raw = await request.get_data()
-        if len(raw) > self.settings.personalize_max_bytes:
-            raise PayloadTooLarge()
-        presented = presented_secret(request.headers)
+        deadline = req.received_at + self.settings.lookup_deadline_seconds
+        presented = presented_secret(req.headers)
         if presented is None:
             raise Unauthorized("Missing webhook secret")
         try:
-            body = json.loads(raw)
+            body = json.loads(req.body)
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -185,7 +185,7 @@ class Personalizer:
             self.writer.submit(
                 Personalization(
                     call_sid=call_sid,
-                    at=get_gateway(self.app).clock.now(),
+                    at=self.clock.now(),
                     team_id=resolved.team.id if resolved.team is not None else None,
                     agent_id=agent_id,
                     provider=NAME,
@@ -197,7 +197,7 @@ class Personalizer:
                     overrides=override,
                 )
             )
-        return jsonify(variables.answer(values, override))
+        return DirectResponse(variables.answer(values, override))
 
     async def _resolve_in_time(
         self, called: str | None, agent_id: str | None, deadline: float, trusted: bool
@@ -247,9 +247,11 @@ def personalizer(app: Any = None) -> Personalizer:
 
 
 def blueprint(app: Quart, settings: ElevenLabsSettings) -> Blueprint:
-    app.extensions[EXTENSION] = Personalizer(app, settings)
+    state = app.extensions[EXTENSION] = Personalizer(app, settings)
     bp = Blueprint("elevenlabs_personalize", __name__)
 
+    # A direct route: answered before Quart's request pipeline (gateway.direct_routes),
+    # since ElevenLabs waits for it while the phone rings.
     @bp.post(PATH)
     @api(
         contract.PersonalizeOut,
@@ -258,7 +260,8 @@ def blueprint(app: Quart, settings: ElevenLabsSettings) -> Blueprint:
         validate=False,  # the body is read raw here, under the answer's deadline
         errors=(401, 413),
     )
-    async def personalize() -> Any:
-        return await personalizer().handle()
+    @direct(max_body_bytes=settings.personalize_max_bytes)
+    async def personalize(req: DirectRequest) -> DirectResponse:
+        return await state.handle(req)
 
     return bp
