@@ -85,9 +85,12 @@ class DirectRoute:
     max_body_bytes: int | None
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode  # built once, not per call
+
+
 def render(body: Any) -> bytes:
     """JSON as Quart's ``jsonify`` writes it outside debug mode: compact, ASCII."""
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _COMPACT_JSON(body).encode()
 
 
 def direct(*, max_body_bytes: int | None = None) -> Callable[[Handler], Callable[[], Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from tortoise.exceptions import ValidationError
+from tortoise.exceptions import FieldError, ValidationError
 from tortoise.transactions import in_transaction
 
 from gateway.sql import db_values, insert_returning
@@ -41,6 +41,16 @@ def test_values_are_what_the_orm_would_send():
         fields[c].to_db_value(v, WebhookEvent) if c in fields else v for c, v in ROW.items()
     ]
     assert db_values(WebhookEvent, columns, values) == expected
+
+
+def test_json_is_the_fields_own_text_and_a_string_is_still_checked():
+    field = WebhookEvent._meta.fields_map["payload"]
+    for value in ({"a": [1, "\u00e9"]}, [1, {"b": None}], {}, [], '{"c": 1}'):
+        assert db_values(WebhookEvent, ["payload"], [value]) == [
+            field.to_db_value(value, WebhookEvent)
+        ]
+    with pytest.raises(FieldError):
+        db_values(WebhookEvent, ["payload"], ["{not json"])
 
 
 @pytest.mark.parametrize(

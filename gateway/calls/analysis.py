@@ -28,7 +28,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gateway.calls.models import Call, CallAnalysis
-from gateway.sql import insert_returning
+from gateway.sql import insert_returning, marks
 
 OUTCOMES = frozenset({"success", "failure", "unknown"})
 
@@ -161,16 +161,22 @@ async def record_personalizations(
     if not latest:
         return
     sids = list(latest)
-    existing: set[Any] = set(  # flat values_list: the sids themselves
-        await CallAnalysis.filter(call_sid__in=sids)
-        .using_db(using_db)
-        .values_list("call_sid", flat=True)
+    # Two reads by key, written out: the ORM's query building cost a millisecond each,
+    # as much as the batch's insert.
+    within = marks(using_db, len(sids))
+    analyses, calls_table = CallAnalysis._meta.db_table, Call._meta.db_table
+    found = await using_db.execute_query_dict(
+        f"SELECT call_sid FROM {analyses} WHERE call_sid IN {within}",  # noqa: S608
+        sids,
     )
+    existing = {row["call_sid"] for row in found}
     calls = {
         c["external_id"]: c
-        for c in await Call.filter(external_id__in=sids)
-        .using_db(using_db)
-        .values("id", "external_id", "team_id")
+        for c in await using_db.execute_query_dict(
+            f"SELECT id, external_id, team_id FROM {calls_table} "  # noqa: S608
+            f"WHERE external_id IN {within}",
+            sids,
+        )
     }
     fresh = [r for sid, r in latest.items() if sid not in existing]
     rows = []
