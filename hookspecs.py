@@ -253,7 +253,9 @@ def register_routes(app: Quart, config: GatewayConfig) -> Blueprint | list[Bluep
         on it yourself).
     :param config: the loaded gateway configuration.
     :return: a Quart ``Blueprint`` or a list of them (or ``None``). The core registers
-        them; a blueprint name or a URL rule used twice stops startup.
+        them; a blueprint name or a URL rule used twice stops startup. A view marked
+        ``@gateway.direct_routes.direct`` is answered before Quart's request pipeline
+        (a webhook asked under a deadline); its path must be exact.
     """
 
 

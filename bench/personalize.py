@@ -1,13 +1,14 @@
 """Personalization benchmark: ``POST /api/webhooks/elevenlabs/personalize`` on a real
-``gateway serve`` pinned to one core, against a bare Quart route that parses the same
-JSON and answers a fixed one on the same Hypercorn setup.
+``gateway serve`` pinned to one core, against two references on the same Hypercorn
+setup and core: a bare Quart route that parses the same JSON and answers a fixed one,
+and the floor, a plain ASGI function doing the same without any framework.
 
     .venv/bin/python bench/personalize.py [--requests 5000] [--connections 32]
 
 1. warm cache: every caller's lookup already answered, so each request is the route's
    own work (secret, team and settings, the cached contact, the answer, the record
    queued and written in the background): req/s, p50, p99 (target p99 <= 25 ms at 32
-   connections), and the ratio to the bare route;
+   connections), CPU per request, and the same for the two references;
 2. a lookup that takes 5 s: every answer must leave within the deadline + 50 ms, with
    the defaults.
 
@@ -71,7 +72,13 @@ def install_lookup_plugin(directory: Path) -> None:
     (dist / "entry_points.txt").write_text("[gateway.plugins]\nbench_lookup = bench_lookup\n")
 
 
-# -- the bare comparison server (``personalize.py _bare <port>``) ------------------------
+# -- the reference servers (``personalize.py _bare|_floor <port>``) ---------------------
+
+FIXED_ANSWER = {
+    "type": "conversation_initiation_client_data",
+    "dynamic_variables": {"customer_name": "there", "company": "", "vip": False},
+    "conversation_config_override": {"agent": {"first_message": "Hi"}},
+}
 
 
 def _bare_app() -> Any:
@@ -80,27 +87,43 @@ def _bare_app() -> Any:
     from gateway.asgi import tuned_for_serving  # the same gc.freeze as gateway serve
 
     app = tuned_for_serving(Quart("bare"))
-    answer = {
-        "type": "conversation_initiation_client_data",
-        "dynamic_variables": {"customer_name": "there", "company": "", "vip": False},
-        "conversation_config_override": {"agent": {"first_message": "Hi"}},
-    }
 
     @app.post(PATH)
     async def personalize() -> Any:
         body = await request.get_json(force=True)
-        return jsonify(answer) if body.get("caller_id") else ("", 400)
+        return jsonify(FIXED_ANSWER) if body.get("caller_id") else ("", 400)
 
     return app
 
 
-def _serve_bare(port: int) -> int:
+async def _floor_app(scope: dict, receive: Any, send: Any) -> None:
+    """The least an ASGI app can do for this request: what Hypercorn alone costs."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    answer = json.dumps(FIXED_ANSWER).encode() if json.loads(body).get("caller_id") else b""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+def _serve_reference(which: str, port: int) -> int:
     from hypercorn.config import Config
     from hypercorn.run import run
 
     hc = Config()
     hc.bind = [f"127.0.0.1:{port}"]
-    hc.application_path = "bench.personalize:_bare_app()"
+    hc.application_path = (
+        "bench.personalize:_bare_app()" if which == "_bare" else "bench.personalize:_floor_app"
+    )
     hc.accesslog = None
     hc.worker_class = "uvloop"
     hc.workers = 0
@@ -174,9 +197,9 @@ def start_gateway(workdir: Path, args: Any, delay: float) -> tuple[subprocess.Po
     return proc, port
 
 
-def start_bare(args: Any) -> tuple[subprocess.Popen, int]:
+def start_reference(which: str, args: Any) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_bare", str(port)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "_" + which, str(port)]
     proc = subprocess.Popen(pinned(cmd, args.server_cpu), cwd=ROOT, stderr=subprocess.DEVNULL)
     wait_ready(proc, port)
     return proc, port
@@ -309,8 +332,8 @@ def warm_round(args: Any, n: int) -> dict:
         return result
 
 
-def bare_round(args: Any, n: int) -> dict:
-    proc, port = start_bare(args)
+def reference_round(which: str, args: Any, n: int) -> dict:
+    proc, port = start_reference(which, args)
     try:
         warm = build_requests(args.warmup, port, f"d{n}", args.callers)
         asyncio.run(load(port, warm, args.connections, args.deadline))
@@ -339,14 +362,14 @@ def slow_run(args: Any) -> tuple[dict, dict]:
 
 
 def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "_bare":
-        return _serve_bare(int(sys.argv[2]))
+    if len(sys.argv) > 1 and sys.argv[1] in ("_bare", "_floor"):
+        return _serve_reference(sys.argv[1], int(sys.argv[2]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--callers", type=int, default=200, help="distinct callers (cached)")
-    parser.add_argument("--rounds", type=int, default=3, help="bare/gateway pairs (median)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three servers (median)")
     parser.add_argument("--slow-requests", type=int, default=96)
     parser.add_argument("--slow-delay", type=float, default=5.0, help="the slow lookup, s")
     parser.add_argument("--deadline-seconds", type=float, default=1.0, help="lookup deadline")
@@ -363,13 +386,17 @@ def main() -> int:
         f"{args.callers} callers, server pinned to CPU {args.server_cpu}; {load_note()}"
     )
     print(f"{'':14}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>11}  responses  records")
-    pairs: list[tuple[dict, dict]] = []
+    servers = ("floor", "bare", "gateway")
+    rounds: list[dict[str, dict]] = []
     ok = True
     for n in range(args.rounds):
-        order = ("bare", "gateway") if n % 2 == 0 else ("gateway", "bare")
-        results = {w: (bare_round if w == "bare" else warm_round)(args, n) for w in order}
-        pairs.append((results["bare"], results["gateway"]))
-        for name in ("bare", "gateway"):
+        # A different server goes first each round: the machine's state drifts.
+        order = servers[n % 3 :] + servers[: n % 3]
+        results = {
+            w: warm_round(args, n) if w == "gateway" else reference_round(w, args, n) for w in order
+        }
+        rounds.append(results)
+        for name in servers:
             r = results[name]
             ok &= set(r["codes"]) == {200}
             print(
@@ -377,13 +404,15 @@ def main() -> int:
                 f"{r['cpu_ms']:11.3f}  {r['codes']}  {r.get('records', '')}",
                 flush=True,
             )
-    pairs.sort(key=lambda pair: pair[1]["p99"])
-    bare, gateway = pairs[len(pairs) // 2]
+    rounds.sort(key=lambda r: r["gateway"]["p99"])
+    median = rounds[len(rounds) // 2]
+    floor, bare, gateway = (median[w] for w in servers)
     print(
         f"median round: gateway p50 {gateway['p50']:.1f} ms, p99 {gateway['p99']:.1f} ms "
-        f"(target p99 <= 25 ms), ratio gateway/bare {gateway['rps'] / bare['rps']:.2f}x; "
-        f"server CPU per request gateway {gateway['cpu_ms']:.3f} ms, "
-        f"bare {bare['cpu_ms']:.3f} ms ({gateway['cpu_ms'] / bare['cpu_ms']:.2f}x)",
+        f"(target p99 <= 25 ms); bare Quart p99 {bare['p99']:.1f} ms, floor (plain ASGI "
+        f"on Hypercorn) p99 {floor['p99']:.1f} ms. CPU per request: gateway "
+        f"{gateway['cpu_ms']:.3f} ms, bare {bare['cpu_ms']:.3f} ms, floor "
+        f"{floor['cpu_ms']:.3f} ms (gateway = floor + {gateway['cpu_ms'] - floor['cpu_ms']:.3f})",
         flush=True,
     )
 
