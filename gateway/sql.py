@@ -55,7 +55,7 @@ def db_values(model: type[Model], columns: Sequence[str], values: Sequence[Any])
 
 # What tortoise's JSON_DUMPS writes (json.dumps with these separators), built once.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode
-_EMPTY_JSON = {dict: "{}", list: "[]"}
+_EMPTY_JSON: dict[type, str] = {dict: "{}", list: "[]"}
 
 
 def _same(value: Any) -> Any:
