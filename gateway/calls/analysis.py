@@ -18,6 +18,7 @@ as cheap as before: it never looks at analyses.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -29,6 +30,8 @@ from tortoise.transactions import in_transaction
 
 from gateway.calls.models import Call, CallAnalysis
 from gateway.sql import insert_returning, marks
+
+log = logging.getLogger("gateway.calls")
 
 OUTCOMES = frozenset({"success", "failure", "unknown"})
 
@@ -111,7 +114,8 @@ _SKIP = {"conversation_id", "call_sid"}  # identity, handled by _locate
 async def upsert_analysis(update: AnalysisUpdate, *, using_db: Any, now: datetime) -> CallAnalysis:
     """Store (or complete) the analysis of ``update.conversation_id``; applying the same
     update again changes nothing. Links the call row if it exists."""
-    row = await _locate(update.conversation_id, update.call_sid, using_db)
+    row = await _locate(update.conversation_id, update.call_sid, using_db, update.team_id)
+    assert row is not None  # a conversation id always gets a row of its own team
     changes = {
         f.name: getattr(update, f.name)
         for f in fields(update)
@@ -129,14 +133,17 @@ async def upsert_analysis(update: AnalysisUpdate, *, using_db: Any, now: datetim
 
 async def record_personalization(
     record: Personalization, *, using_db: Any = None, now: datetime | None = None
-) -> CallAnalysis:
+) -> CallAnalysis | None:
     """Keep what the personalization answered, with the call it was for (it arrives
     before the call, keyed by the call id only). The latest answer for a call wins.
-    Without ``using_db`` it commits its own transaction."""
+    Without ``using_db`` it commits its own transaction. ``None`` when that call's
+    analysis belongs to another team (nothing is stored; the log says so)."""
     if using_db is None:
         async with in_transaction() as conn:
             return await record_personalization(record, using_db=conn, now=now)
-    row = await _locate(None, record.call_sid, using_db)
+    row = await _locate(None, record.call_sid, using_db, record.team_id)
+    if row is None:
+        return None
     changes: dict[str, Any] = {
         "personalization": _personalization(record),
         "personalized_at": record.at,
@@ -182,6 +189,9 @@ async def record_personalizations(
     rows = []
     for r in fresh:
         call = calls.get(r.call_sid) or {}
+        if call and not _same_team(r.team_id, call["team_id"]):
+            _not_joined("record", r.call_sid, r.team_id, call["team_id"])
+            call = {}
         inbound = "inbound" if r.from_number or r.to_number else None
         rows.append(
             (
@@ -246,7 +256,9 @@ async def record_initiation_failure(
 ) -> CallAnalysis:
     """Keep a call the agent could not start. Without any id the failure still gets its
     own row (for reports); the event that carried it is what deduplicates."""
-    row = await _locate(failure.conversation_id, failure.call_sid, using_db)
+    row = await _locate(failure.conversation_id, failure.call_sid, using_db, failure.team_id)
+    if row is None:  # the call id is another team's: the failure keeps a row of its own
+        row = await CallAnalysis.create(using_db=using_db)
     changes: dict[str, Any] = {
         "failure_reason": failure.failure_reason[:128],
         "failed_at": failure.at,
@@ -271,6 +283,7 @@ async def attach_audio(
     """Link the stored audio of a conversation (a :class:`~gateway.calls.models.Recording`
     row) to its analysis; the audio may come before or after the transcript."""
     row = await _locate(conversation_id, None, using_db)
+    assert row is not None  # found by its conversation id: never another team's
     changes: dict[str, Any] = {"audio_id": recording_id}
     for name, value in (("provider", provider), ("team_id", team_id), ("agent_id", agent_id)):
         if value is not None and getattr(row, name) is None:
@@ -278,8 +291,27 @@ async def attach_audio(
     return await _save(row, changes, None, using_db)
 
 
-async def _locate(conversation_id: str | None, call_sid: str | None, conn: Any) -> CallAnalysis:
-    """The row of this conversation or call, created if new (locked on PostgreSQL)."""
+def _same_team(a: int | None, b: int | None) -> bool:
+    return a is None or b is None or a == b
+
+
+def _not_joined(what: str, call_sid: str | None, team: int | None, other: int | None) -> None:
+    log.warning(
+        "call %s: the %s of team %s is not joined with team %s's (is the agent registered "
+        "with one team and the number with another?)",
+        call_sid,
+        what,
+        team,
+        other,
+    )
+
+
+async def _locate(
+    conversation_id: str | None, call_sid: str | None, conn: Any, team_id: int | None = None
+) -> CallAnalysis | None:
+    """The row of this conversation or call, created if new (locked on PostgreSQL).
+    Rows of another team than ``team_id`` are never joined: a conversation then gets its
+    own row, and a call id alone gets ``None``."""
     if not conversation_id and not call_sid:
         return await CallAnalysis.create(using_db=conn)
     cond = Q(conversation_id=conversation_id) if conversation_id else Q(call_sid=call_sid)
@@ -296,6 +328,13 @@ async def _locate(conversation_id: str | None, call_sid: str | None, conn: Any) 
         (r for r in rows if conversation_id and r.conversation_id == conversation_id), None
     )
     by_sid = next((r for r in rows if call_sid and r.call_sid == call_sid), None)
+    if by_sid is not None and not _same_team(team_id, by_sid.team_id):
+        _not_joined("analysis" if conversation_id else "record", call_sid, team_id, by_sid.team_id)
+        if not conversation_id:
+            return None
+        if by_conv is None or by_conv.id == by_sid.id:
+            return await CallAnalysis.create(conversation_id=conversation_id, using_db=conn)
+        return by_conv
     if by_conv is None:
         assert by_sid is not None  # one of the two matched
         if conversation_id and by_sid.conversation_id not in (None, conversation_id):
@@ -349,20 +388,28 @@ async def _save(
     for name, value in changes.items():
         setattr(row, name, value)
     if row.call_id is None:
-        call = await _find_call(call_sid or row.call_sid, row.conversation_id, conn)
+        call = await _find_call(call_sid or row.call_sid, row.conversation_id, conn, row.team_id)
         if call is not None:
             await _link(row, call, conn)
     await row.save(using_db=conn)
     return row
 
 
-async def _find_call(call_sid: str | None, conversation_id: str | None, conn: Any) -> Call | None:
+async def _find_call(
+    call_sid: str | None, conversation_id: str | None, conn: Any, team_id: int | None = None
+) -> Call | None:
+    """The call row by call id, else by conversation id: of ``team_id`` (or of no team
+    yet) only."""
     if call_sid:
         call = await Call.filter(external_id=call_sid).using_db(conn).first()
         if call is not None:
-            return call
+            if _same_team(team_id, call.team_id):
+                return call
+            _not_joined("analysis", call_sid, team_id, call.team_id)
     if conversation_id:
-        return await Call.filter(conversation_id=conversation_id).using_db(conn).first()
+        call = await Call.filter(conversation_id=conversation_id).using_db(conn).first()
+        if call is not None and _same_team(team_id, call.team_id):
+            return call
     return None
 
 
@@ -412,6 +459,8 @@ async def analysis_for_call(call: Call | int, *, using_db: Any = None) -> CallAn
     cond = Q(call_id=call.id) | Q(call_sid=call.external_id)
     if call.conversation_id:
         cond |= Q(conversation_id=call.conversation_id)
+    if call.team_id is not None:  # never another team's analysis of the same call id
+        cond &= Q(team_id=call.team_id) | Q(team_id__isnull=True)
     row = await _query(using_db).filter(cond).order_by("id").first()
     if row is not None and row.call_id is None:
         await _link(row, call, using_db)
@@ -428,7 +477,7 @@ async def call_for_analysis(analysis: CallAnalysis, *, using_db: Any = None) -> 
     if analysis.call_id is not None:
         call_id = analysis.call_id
         return await Call.filter(id=call_id).using_db(using_db).first()
-    return await _find_call(analysis.call_sid, analysis.conversation_id, using_db)
+    return await _find_call(analysis.call_sid, analysis.conversation_id, using_db, analysis.team_id)
 
 
 def turns(analysis: CallAnalysis) -> list[TranscriptTurn]:
