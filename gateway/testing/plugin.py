@@ -40,6 +40,23 @@ async_fixture: Any = _async_fixture()
 MakeApp = Callable[..., Awaitable[Any]]
 
 
+@pytest.fixture(autouse=True)
+def _gateway_log_handler_removed() -> Iterator[None]:
+    """A command run in-process (``gateway.cli.main``) installs the gateway's stderr
+    handler on the root logger, bound to the stream pytest captured for that test; left
+    there, a later test's database thread logs into a closed file ("--- Logging error
+    ---"). Each test ends with the root logger as it found it."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if getattr(handler, "_gateway", False) and handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """``postgres://`` URL of a database created for this pytest process."""
