@@ -369,7 +369,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--callers", type=int, default=200, help="distinct callers (cached)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three servers (median)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the three servers (median)"
+    )
     parser.add_argument("--slow-requests", type=int, default=96)
     parser.add_argument("--slow-delay", type=float, default=5.0, help="the slow lookup, s")
     parser.add_argument("--deadline-seconds", type=float, default=1.0, help="lookup deadline")

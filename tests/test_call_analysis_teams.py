@@ -75,9 +75,7 @@ async def test_an_analysis_never_joins_another_teams_call(make_app, db_kind, cap
     assert any("not joined" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_call_row_arriving_later_does_not_join_another_teams_analysis(
-    make_app, db_kind
-):
+async def test_a_call_row_arriving_later_does_not_join_another_teams_analysis(make_app, db_kind):
     agents, numbers = await two_teams(make_app, db_kind)
     row = await analysis_of(agents)
     call = await call_of(numbers)
@@ -85,9 +83,7 @@ async def test_a_call_row_arriving_later_does_not_join_another_teams_analysis(
     assert (await CallAnalysis.get(id=row.id)).call_id is None
 
 
-async def test_one_teams_personalization_is_not_folded_into_anothers_analysis(
-    make_app, db_kind
-):
+async def test_one_teams_personalization_is_not_folded_into_anothers_analysis(make_app, db_kind):
     agents, numbers = await two_teams(make_app, db_kind)
     await record_personalization(personalization_of(numbers), now=T0)
     analysis = await analysis_of(agents)
