@@ -53,7 +53,7 @@ __all__ = ["DirectRequest", "DirectResponse", "direct"]
 log = logging.getLogger("gateway.http")
 
 ATTRIBUTE = "__gateway_direct__"
-_SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 
 
@@ -179,7 +179,8 @@ class DirectLane:
                 headers[name] = raw_value.decode("latin-1")
                 if raw_name == _REQUEST_ID:
                     incoming_id = raw_value
-        rid = incoming_id.decode() if _SAFE_REQUEST_ID.match(incoming_id) else secrets.token_hex(16)
+        safe = _SAFE_REQUEST_ID.fullmatch(incoming_id)
+        rid = incoming_id.decode() if safe else secrets.token_hex(16)
         request_id_var.set(rid)
         self.served += 1
         try:
