@@ -1,7 +1,7 @@
 """Direct routes: a hot endpoint served before Quart's request pipeline.
 
 Some webhooks are asked while a phone rings and must answer within a deadline at high
-concurrency (ElevenLabs' personalization). On one core, Quart's request and app
+concurrency (a voice agent's personalization). On one core, Quart's request and app
 contexts, its hooks and its ``Response`` object cost as much CPU again as Hypercorn
 itself (bench/README.md), and at 32 requests in flight every request also waits for the
 others' share of it. A plugin marks such a view with :func:`direct`; the core's

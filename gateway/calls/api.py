@@ -12,12 +12,14 @@ another team is 404, as if it did not exist.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 from tortoise.expressions import Q, Subquery
 
+from gateway import get_gateway
 from gateway.auth import require_principal, require_team_role
 from gateway.calls.analysis import analysis_for_call
 from gateway.calls.models import Call, CallAnalysis, Recording
@@ -42,10 +44,6 @@ STATUSES = frozenset({"unknown", "queued", "initiated", "ringing", "in-progress"
 OUTCOMES = ("success", "failure", "unknown")
 MAX_TIMELINE_EVENTS = 500
 _NUMBER = re.compile(r"\+?[0-9]{2,20}")
-# Payload keys that say what a telephony event reports (Twilio's names first; other
-# providers' plugins may use the neutral "status").
-_EVENT_STATUS_KEYS = ("CallStatus", "RecordingStatus", "status", "type")
-_EVENT_SEQUENCE_KEYS = ("SequenceNumber", "sequence")
 
 
 # -- who may see what -------------------------------------------------------------------
@@ -211,10 +209,22 @@ async def _analyses_of(calls: list[Call]) -> dict[int, CallAnalysis]:
     return out
 
 
-def _event_json(event: WebhookEvent) -> dict[str, Any]:
+def _neutral_facts(payload: Mapping[str, Any]) -> tuple[str | None, Any]:
+    status = next((payload[k] for k in ("status", "type") if isinstance(payload.get(k), str)), None)
+    return status, payload.get("sequence")
+
+
+def _event_facts(event: WebhookEvent) -> tuple[str | None, Any]:
+    """(status, sequence) of an event, as its webhook source reads its own payload
+    (``WebhookSource.timeline``)."""
     payload = event.payload if isinstance(event.payload, dict) else {}
-    status = next((payload[k] for k in _EVENT_STATUS_KEYS if isinstance(payload.get(k), str)), None)
-    sequence = next((payload[k] for k in _EVENT_SEQUENCE_KEYS if payload.get(k) is not None), None)
+    source = get_gateway().registry("register_webhook_sources").get(event.source)
+    read = getattr(source, "timeline", None) or _neutral_facts
+    return read(payload)
+
+
+def _event_json(event: WebhookEvent) -> dict[str, Any]:
+    status, sequence = _event_facts(event)
     return {
         "id": event.id,
         "source": event.source,
@@ -322,7 +332,7 @@ async def _events(
     rows = await query.order_by("id").limit(MAX_TIMELINE_EVENTS)
 
     def when(e: WebhookEvent) -> tuple[datetime, int, int]:
-        seq = _event_json(e)["sequence"]
+        seq = _event_facts(e)[1]
         try:
             number = int(seq) if seq is not None else 0
         except (TypeError, ValueError):

@@ -142,7 +142,7 @@ class ProviderSession:
         for (``"<provider>:<account id>"``). No limits: requests are not counted.
     :param token_rejected: ``(status, body) -> bool``, default "HTTP 401".
     :param throttled: ``(status, body) -> bool``, default "HTTP 429": answers that mean
-        "too many requests" (Google also says so with a 403 ``rateLimitExceeded``);
+        "too many requests" (a provider may also say so with a 403 and its own reason);
         they defer the caller by ``Retry-After`` like a 429.
     """
 

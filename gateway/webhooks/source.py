@@ -193,6 +193,10 @@ class WebhookSource:
         key derived from the event so a redelivery overwrites rather than duplicates.
     :param contract: the route's OpenAPI description (signature scheme, body model,
         answer): documentation only, nothing is validated before ``verify``.
+    :param timeline: optional ``(stored payload) -> (status, sequence)``: what one of
+        this source's events reports, as a call's timeline shows it (``GET
+        /api/calls/<id>``); default: the payload's own ``status`` (else ``type``) and
+        ``sequence``.
     """
 
     name: str
@@ -208,3 +212,4 @@ class WebhookSource:
     form: bool = True
     streaming: Streaming | None = None
     contract: WebhookContract | None = None
+    timeline: Callable[[Mapping[str, Any]], tuple[str | None, Any]] | None = None

@@ -11,6 +11,9 @@ anything is parsed. See docs/plugins/twilio_voice.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from gateway import hookimpl
 from gateway.calls import RECORDING_EXPIRED
 from gateway.config import GatewayConfig
@@ -23,6 +26,13 @@ from plugins.twilio_voice.verify import Accounts, Verifier
 
 # Twilio's forms are a few hundred bytes; nothing legitimate comes close to this.
 MAX_BODY = 64 * 1024
+
+
+def timeline(form: Mapping[str, Any]) -> tuple[str | None, Any]:
+    """What a stored form reports on a call's timeline: its ``CallStatus`` or
+    ``RecordingStatus``, and the status callback's ``SequenceNumber``."""
+    status = form.get("CallStatus") or form.get("RecordingStatus")
+    return (status if isinstance(status, str) else None), form.get("SequenceNumber")
 
 
 @hookimpl
@@ -40,6 +50,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             respond=voice.make_respond(cfg),
             max_body_bytes=MAX_BODY,
             contract=contract.VOICE,
+            timeline=timeline,
         ),
         WebhookSource(
             name="twilio_voice.status",
@@ -49,6 +60,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             apply_batch=status.apply_batch,
             max_body_bytes=MAX_BODY,
             contract=contract.STATUS,
+            timeline=timeline,
         ),
         WebhookSource(
             name="twilio_voice.recording",
@@ -58,6 +70,7 @@ def register_webhook_sources(config: GatewayConfig) -> list[WebhookSource]:
             apply=recording.apply,
             max_body_bytes=MAX_BODY,
             contract=contract.RECORDING,
+            timeline=timeline,
         ),
     ]
 
