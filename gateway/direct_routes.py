@@ -35,8 +35,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import update_wrapper
@@ -46,15 +44,13 @@ from quart import Quart, Response, g, request
 
 from gateway.errors import GatewayError, PayloadTooLarge, RequestTimeout, StartupError
 from gateway.logs import request_id_var
-from gateway.responses import REQUEST_ID_HEADER, unexpected_error
+from gateway.responses import request_id_for, unexpected_error
 
 __all__ = ["DirectRequest", "DirectResponse", "direct"]
 
 log = logging.getLogger("gateway.http")
 
 ATTRIBUTE = "__gateway_direct__"
-_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,15 +168,9 @@ class DirectLane:
     ) -> None:
         received_at = asyncio.get_running_loop().time()
         headers: dict[str, str] = {}
-        incoming_id = b""
         for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1")
-            if name not in headers:
-                headers[name] = raw_value.decode("latin-1")
-                if raw_name == _REQUEST_ID:
-                    incoming_id = raw_value
-        safe = _SAFE_REQUEST_ID.fullmatch(incoming_id)
-        rid = incoming_id.decode() if safe else secrets.token_hex(16)
+            headers.setdefault(raw_name.decode("latin-1"), raw_value.decode("latin-1"))
+        rid = request_id_for(headers.get("x-request-id", ""))
         request_id_var.set(rid)
         self.served += 1
         try:

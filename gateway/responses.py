@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
+import secrets
 from typing import Any
 
 from quart import Quart, Response, g, jsonify, request
@@ -41,7 +41,12 @@ def outage_log(app: Quart) -> OutageLog:
 
 
 REQUEST_ID_HEADER = "X-Request-Id"
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_for(incoming: str) -> str:
+    """The client's ``X-Request-Id`` when it is safe to echo and log, else a new one."""
+    return incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
 
 
 def iso(value: Any) -> str | None:
@@ -64,8 +69,7 @@ def install(app: Quart) -> None:
 
     @app.before_request
     async def assign_request_id() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        rid = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        rid = request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
         g.request_id = rid
         request_id_var.set(rid)
 
