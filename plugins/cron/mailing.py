@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from email.utils import formataddr
 
+from gateway.auth import ADMIN_ROLES
 from gateway.events import JobContext, PermanentFailure
 from gateway.identity import Membership
 from gateway.mail import MailNotConfigured, MailRejected, MailUnavailable, Message, send_mail
@@ -26,12 +27,10 @@ from plugins.cron.settings import CronSettings
 
 log = logging.getLogger("plugins.cron")
 
-RECIPIENT_ROLES = ("owner", "admin")
-
 
 async def recipients(team_id: int) -> list[str]:
     rows = (
-        await Membership.filter(team_id=team_id, role__in=RECIPIENT_ROLES, user__is_active=True)
+        await Membership.filter(team_id=team_id, role__in=ADMIN_ROLES, user__is_active=True)
         .order_by("user__email")
         .values_list("user__name", "user__email")
     )

@@ -19,6 +19,7 @@ from typing import Any
 from gateway.calls import (
     ANALYZED,
     INITIATION_FAILED,
+    WEEKLY_REPORT_READY,
     VoiceCallAnalyzed,
     VoiceCallInitiationFailed,
 )
@@ -32,8 +33,7 @@ from plugins.microsoft_teams.settings import NAME, MicrosoftTeamsSettings, Teams
 log = logging.getLogger("plugins.microsoft_teams")
 
 HANDLER = f"{NAME}.post_card"
-WEEKLY_REPORT = "report.weekly.ready"
-SUBSCRIBED = (ANALYZED, INITIATION_FAILED, WEEKLY_REPORT)
+SUBSCRIBED = (ANALYZED, INITIATION_FAILED, WEEKLY_REPORT_READY)
 NOT_CONFIGURED = "not configured"
 
 
@@ -101,7 +101,7 @@ async def notice_for(ctx: JobContext, settings: TeamsTeamSettings) -> Notice | N
         return analyzed_notice(VoiceCallAnalyzed.model_validate(payload), settings)
     if ctx.event.type == INITIATION_FAILED:
         return initiation_failed_notice(VoiceCallInitiationFailed.model_validate(payload))
-    if ctx.event.type == WEEKLY_REPORT:
+    if ctx.event.type == WEEKLY_REPORT_READY:
         return weekly_notice(cards.WeeklyReport.model_validate(payload))
     return None
 

@@ -19,6 +19,7 @@ import aiohttp
 
 from gateway.calls import VoiceRecordingExpired
 from gateway.events import JobContext, PermanentFailure, RetryLater
+from gateway.sync import retry_after_seconds
 from plugins.twilio_voice.media import _basic_auth
 from plugins.twilio_voice.settings import TwilioVoiceSettings
 from plugins.twilio_voice.verify import Accounts
@@ -58,8 +59,9 @@ class DeleteExpiredRecording:
         if status in (200, 204, 404):
             return
         if status == 429:
-            wait = float(retry_after) if retry_after.isdigit() else 60.0
-            raise RetryLater(wait, "http_429", count_attempt=False)
+            raise RetryLater(
+                retry_after_seconds(retry_after, default=60.0), "http_429", count_attempt=False
+            )
         if status in (401, 403):
             raise PermanentFailure(f"recording {event.external_id}: http_{status}")
         raise RuntimeError(f"recording {event.external_id}: http_{status}")

@@ -24,12 +24,7 @@ async def jobs() -> Any:
     team_id = me.team["id"]
     dead = (await api.get("/api/jobs", team_id=team_id, status="dead", limit=50))["items"]
     source = request.args.get("source", "")
-    answer = await api.call(
-        "GET", "/api/events", query={"team_id": team_id, "limit": 30, "source": source}
-    )
-    if not answer.ok:
-        raise api.ApiFailed(answer)
-    events = answer.body["items"]
+    events = (await api.get("/api/events", team_id=team_id, limit=30, source=source))["items"]
     recent = (await api.get("/api/jobs", team_id=team_id, limit=200))["items"]
     by_event: dict[int, list[dict[str, Any]]] = {}
     for job in recent:
