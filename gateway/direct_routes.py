@@ -17,7 +17,7 @@ JSON body). What every route of the gateway guarantees holds on the lane too:
 - errors are ``{"error": ..., "code": ...}``: a :class:`~gateway.errors.GatewayError`
   as raised, anything else through :func:`gateway.responses.unexpected_error` (logged,
   500; a database outage 503);
-- the body limit (the route's ``max_body_bytes``, else the app's ``MAX_CONTENT_LENGTH``):
+- the body limit (the route's ``max_body_bytes``, else ``[gateway] max_body_bytes``):
   413 from ``Content-Length`` before anything is read, or as soon as a chunked body
   passes it; the app's ``BODY_TIMEOUT`` bounds the read (408);
 - ``Vary: Origin``, as on every answer.
@@ -33,18 +33,19 @@ through the lane like any other, and through Quart whenever the lane is not inst
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import update_wrapper
 from typing import Any
 
-from quart import Quart, Response, g, request
+from quart import Quart, Response, current_app, g, request
 
+from gateway import get_gateway
 from gateway.errors import GatewayError, PayloadTooLarge, RequestTimeout, StartupError
 from gateway.logs import request_id_var
-from gateway.responses import request_id_for, unexpected_error
+from gateway.responses import compact_json, request_id_for, unexpected_error
+from gateway.webhooks.ingest import read_body
 
 __all__ = ["DirectRequest", "DirectResponse", "direct"]
 
@@ -81,12 +82,24 @@ class DirectRoute:
     max_body_bytes: int | None
 
 
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode  # built once, not per call
-
-
 def render(body: Any) -> bytes:
     """JSON as Quart's ``jsonify`` writes it outside debug mode: compact, ASCII."""
-    return _COMPACT_JSON(body).encode()
+    return compact_json(body).encode()
+
+
+def _first_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Lower-case header name -> its first value."""
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        headers.setdefault(name.lower(), value)
+    return headers
+
+
+def _default_limit(app: Quart) -> int:
+    """A direct route's body limit unless it sets one: every route's own
+    (``[gateway] max_body_bytes``; the app's ``MAX_CONTENT_LENGTH`` is raised to the
+    largest webhook source's)."""
+    return get_gateway(app).config.gateway.max_body_bytes
 
 
 def direct(*, max_body_bytes: int | None = None) -> Callable[[Handler], Callable[[], Any]]:
@@ -96,20 +109,13 @@ def direct(*, max_body_bytes: int | None = None) -> Callable[[Handler], Callable
 
     def decorate(handler: Handler) -> Callable[[], Any]:
         async def view() -> Response:
-            limit = max_body_bytes
-            if limit is not None and (request.content_length or 0) > limit:
-                raise PayloadTooLarge()
-            body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
-            if limit is not None and len(body) > limit:
-                raise PayloadTooLarge()
-            headers: dict[str, str] = {}
-            for name, value in request.headers.items():
-                headers.setdefault(name.lower(), value)
+            limit = max_body_bytes or _default_limit(current_app)
+            body = await read_body(request, limit, current_app.config.get("BODY_TIMEOUT"))
             answer = await handler(
                 DirectRequest(
                     method=request.method,
                     path=request.path,
-                    headers=headers,
+                    headers=_first_values(request.headers.items()),
                     body=body,
                     request_id=g.get("request_id") or "",
                     received_at=asyncio.get_running_loop().time(),
@@ -167,9 +173,9 @@ class DirectLane:
         self, route: DirectRoute, scope: dict[str, Any], receive: Any, send: Any
     ) -> None:
         received_at = asyncio.get_running_loop().time()
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            headers.setdefault(raw_name.decode("latin-1"), raw_value.decode("latin-1"))
+        headers = _first_values(
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+        )
         rid = request_id_for(headers.get("x-request-id", ""))
         request_id_var.set(rid)
         self.served += 1
@@ -198,11 +204,9 @@ class DirectLane:
         await send({"type": "http.response.body", "body": content})
 
     async def _body(self, route: DirectRoute, headers: Mapping[str, str], receive: Any) -> bytes:
-        limit = route.max_body_bytes
-        if limit is None:
-            limit = self.app.config.get("MAX_CONTENT_LENGTH") or 0
+        limit = route.max_body_bytes or _default_limit(self.app)
         declared = headers.get("content-length")
-        if limit and declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge()
         chunks: list[bytes] = []
         size = 0
@@ -214,7 +218,7 @@ class DirectLane:
                         raise _Disconnected()
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if limit and size > limit:
+                    if size > limit:
                         raise PayloadTooLarge()
                     chunks.append(chunk)
                     if not message.get("more_body", False):

@@ -9,6 +9,7 @@ per outage, a value the database refused is ``400``, the rest ``500``.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -64,6 +65,22 @@ def error_response(
     return response
 
 
+# Compact JSON as Quart's jsonify writes it outside debug mode; json.dumps with these
+# separators would build a new encoder per call.
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def gateway_error_response(exc: GatewayError) -> Response:
+    """``{"error", "code", ...extra}`` with the error's status and headers."""
+    # exc.body(), not error_response(**extra): an extra may be named like one of its
+    # parameters (a conflict's "status", for one).
+    response = jsonify(exc.body())
+    response.status_code = exc.status
+    for name, value in exc.headers.items():
+        response.headers[name] = value
+    return response
+
+
 def install(app: Quart) -> None:
     """Register the request-id hooks and the error handlers on ``app``."""
 
@@ -82,13 +99,7 @@ def install(app: Quart) -> None:
 
     @app.errorhandler(GatewayError)
     async def handle_gateway_error(exc: GatewayError) -> Response:
-        # exc.body(), not error_response(**extra): an extra may be named like one of
-        # its parameters (a conflict's "status", for one).
-        response = jsonify(exc.body())
-        response.status_code = exc.status
-        for name, value in exc.headers.items():
-            response.headers[name] = value
-        return response
+        return gateway_error_response(exc)
 
     @app.errorhandler(HTTPException)
     async def handle_http_exception(exc: HTTPException) -> Response:
@@ -109,12 +120,7 @@ def install(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def handle_unexpected(exc: Exception) -> Response:
-        error = unexpected_error(app, exc, request.method, request.path)
-        response = jsonify(error.body())
-        response.status_code = error.status
-        for name, value in error.headers.items():
-            response.headers[name] = value
-        return response
+        return gateway_error_response(unexpected_error(app, exc, request.method, request.path))
 
 
 def unexpected_error(app: Quart, exc: Exception, method: str, path: str) -> GatewayError:

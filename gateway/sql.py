@@ -4,7 +4,6 @@ column names are formatted into the text. Everything else uses the ORM."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cache
@@ -16,6 +15,7 @@ from tortoise.models import Model
 from tortoise.validators import MaxLengthValidator
 
 from gateway.db import is_postgres, is_sqlite
+from gateway.responses import compact_json  # what tortoise's JSON_DUMPS writes
 
 __all__ = [
     "chunked",
@@ -53,8 +53,6 @@ def db_values(model: type[Model], columns: Sequence[str], values: Sequence[Any])
     return [convert(v) for convert, v in zip(converters, values, strict=True)]
 
 
-# What tortoise's JSON_DUMPS writes (json.dumps with these separators), built once.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode
 _EMPTY_JSON: dict[type, str] = {dict: "{}", list: "[]"}
 
 
@@ -93,7 +91,7 @@ def _converter(model: type[Model], column: str) -> Callable[[Any], Any]:
         # anything else (a str to check, a model, None) takes the field's path.
         def as_json(value: Any) -> Any:
             if type(value) in (dict, list):
-                return _COMPACT_JSON(value) if value else _EMPTY_JSON[type(value)]
+                return compact_json(value) if value else _EMPTY_JSON[type(value)]
             return full(value)
 
         return as_json

@@ -13,9 +13,10 @@ from quart_schema import QuartSchema, RequestSchemaValidationError
 
 from gateway.contract import docs_page
 from gateway.contract.openapi import GatewayOpenAPI
-from gateway.contract.route import NoContent, Raw, api, field_name, problem
+from gateway.contract.route import NoContent, Raw, api, validation_error
 from gateway.contract.schemes import PUBLIC
 from gateway.errors import ValidationError
+from gateway.responses import gateway_error_response
 
 DOC_KEY = "gateway_openapi"
 
@@ -82,16 +83,9 @@ def install(app: Quart, *, title: str, version: str) -> None:
     async def schema_error(exc: RequestSchemaValidationError) -> Response:
         # A plugin may use quart-schema's own validate_* decorators: same answer as ours.
         inner = exc.validation_error
-        name = "body"
-        message = "Invalid request"
         if isinstance(inner, pydantic.ValidationError):
-            first = inner.errors(include_input=False, include_url=False)[0]
-            name = field_name(first)
-            message = problem(name, first)
-        error = ValidationError(message, extra={"field": name})
-        response = jsonify(error.body())
-        response.status_code = error.status
-        return response
+            return gateway_error_response(validation_error(inner))
+        return gateway_error_response(ValidationError("Invalid request", extra={"field": "body"}))
 
 
 __all__ = ["NoContent", "document", "install"]
