@@ -190,12 +190,9 @@ async def emit_event(
         a webhook's ``apply`` use ``ctx.emit(...)``, which does that for you).
     :raises ValueError: no type or no dedup key.
     """
-    from tortoise.transactions import in_transaction
-
     from gateway.webhooks.source import ParsedEvent
     from gateway.webhooks.store import store_emitted
 
-    quart_app, gw = _app_and_gateway(app)
     if isinstance(payload, EventPayload):
         type = type or payload.EVENT_TYPE
         dedup_key = dedup_key or payload.dedup_key()
@@ -205,12 +202,11 @@ async def emit_event(
     if not type or not dedup_key:
         raise ValueError("an emitted event needs a type and a dedup_key")
     event = ParsedEvent(type=type, dedup_key=dedup_key, payload=data, occurred_at=occurred_at)
-    if using_db is not None:
-        return await store_emitted(gw, source=source, event=event, team_id=team_id, conn=using_db)
-    async with in_transaction() as conn:
-        emitted = await store_emitted(gw, source=source, event=event, team_id=team_id, conn=conn)
-    if emitted.jobs and quart_app is not None:
-        wake_workers(quart_app)
+
+    async def store(gw: Any, conn: Any) -> list[Emitted]:
+        return [await store_emitted(gw, source=source, event=event, team_id=team_id, conn=conn)]
+
+    [emitted] = await _stored(app, using_db, store)
     return emitted
 
 
@@ -231,12 +227,9 @@ async def emit_events(
     :param using_db: join this transaction (then call :func:`wake_workers` after your
         commit), as with :func:`emit_event`.
     """
-    from tortoise.transactions import in_transaction
-
     from gateway.webhooks.source import ParsedEvent
     from gateway.webhooks.store import store_emitted_many
 
-    quart_app, gw = _app_and_gateway(app)
     items = [
         (
             ParsedEvent(
@@ -250,11 +243,26 @@ async def emit_events(
     ]
     if not items:
         return []
+
+    async def store(gw: Any, conn: Any) -> list[Emitted]:
+        return await store_emitted_many(gw, source=source, items=items, conn=conn)
+
+    return await _stored(app, using_db, store)
+
+
+async def _stored(
+    app: Any, using_db: Any, store: Callable[[Any, Any], Awaitable[list[Emitted]]]
+) -> list[Emitted]:
+    """``store(gateway, conn)`` in ``using_db``'s transaction, else in its own, after
+    whose commit the workers are woken when jobs were queued."""
+    from tortoise.transactions import in_transaction
+
+    quart_app, gw = _app_and_gateway(app)
     if using_db is not None:
-        return await store_emitted_many(gw, source=source, items=items, conn=using_db)
+        return await store(gw, using_db)
     async with in_transaction() as conn:
-        emitted = await store_emitted_many(gw, source=source, items=items, conn=conn)
-    if any(e.jobs for e in emitted) and quart_app is not None:
+        emitted = await store(gw, conn)
+    if quart_app is not None and any(e.jobs for e in emitted):
         wake_workers(quart_app)
     return emitted
 

@@ -9,7 +9,7 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from gateway.calls.events import VoiceCallAudioStored
-from gateway.events import emit_event, wake_workers
+from gateway.events import emit_event, emit_events, wake_workers
 from gateway.jobs.models import Job
 from gateway.jobs.worker import WAKE_KEY, run_pending_jobs
 from gateway.webhooks.models import ROUTED, UNROUTED, WebhookEvent
@@ -107,3 +107,19 @@ async def test_typed_payloads_name_their_type_and_key(make_app):
     assert VoiceCallAudioStored.model_validate(event.payload) == audio
     with pytest.raises(ValueError, match="type and a dedup_key"):
         await emit_event(app, source="agent", payload={"no": "type"})
+
+
+async def test_a_batch_naming_one_key_twice_stores_it_once(make_app, db_kind):
+    """emit_events dedups within its own batch as a webhook batch does: the second
+    payload of a key is a duplicate, not a second set of jobs."""
+    app, _plugin = await hooked_app(make_app, db_kind)
+    audio = VoiceCallAudioStored(
+        conversation_id="conv_2", storage_key="3/conv_2.mp3", size_bytes=1024, team_id=None
+    )
+    other = audio.model_copy(update={"conversation_id": "conv_3"})
+    emitted = await emit_events(
+        app, source="agent", payloads=[audio, audio, other], team_ids=[None, None, None]
+    )
+    assert [e.new for e in emitted] == [True, False, True]
+    assert await WebhookEvent.filter(source="agent").count() == 2
+    assert emitted[0].event_id != emitted[2].event_id

@@ -229,28 +229,23 @@ async def store_emitted(
     """Store one event emitted by code (not received), inside ``conn``'s transaction:
     the same insert with dedup and the same jobs as a webhook's events. Routing is the
     caller's: ``team_id`` as given, ``unrouted`` when ``None``."""
-    now = gw.clock.now()
-    key = dedup_key(event.dedup_key)
-    row = _Row(0, None, source, event, key, None, team_id, event.type)
-    await _insert_events([row], now, conn)
-    if row.id is None:
-        existing: list[Any] = (  # flat values_list: the ids themselves
-            await WebhookEvent.filter(source=source, dedup_key=key)
-            .using_db(conn)
-            .values_list("id", flat=True)
-        )
-        return Emitted(event_id=existing[0], new=False, jobs=0)
-    [jobs] = _jobs([row], gw, now)
-    if jobs:
-        await Job.bulk_create(jobs, using_db=conn)
-    return Emitted(event_id=row.id, new=True, jobs=len(jobs))
+    [emitted] = await store_emitted_many(gw, source=source, items=[(event, team_id)], conn=conn)
+    if emitted.new:
+        return emitted
+    existing: list[Any] = (  # flat values_list: the ids themselves
+        await WebhookEvent.filter(source=source, dedup_key=dedup_key(event.dedup_key))
+        .using_db(conn)
+        .values_list("id", flat=True)
+    )
+    return Emitted(event_id=existing[0], new=False, jobs=0)
 
 
 async def store_emitted_many(
     gw: Any, *, source: str, items: list[tuple[ParsedEvent, int | None]], conn: Any
 ) -> list[Emitted]:
     """:func:`store_emitted` for many events in one statement (plus one for their
-    jobs): what a task that emits one event per row of a batch uses."""
+    jobs): what a task that emits one event per row of a batch uses. A key given twice
+    is stored once (the second is a duplicate), as in a webhook batch."""
     now = gw.clock.now()
     rows = [
         _Row(0, None, source, event, dedup_key(event.dedup_key), None, team_id, event.type)
@@ -258,7 +253,10 @@ async def store_emitted_many(
     ]
     if not rows:
         return []
-    await _insert_events(rows, now, conn)
+    firsts: dict[str, _Row] = {}
+    for row in rows:  # a later row of the same key keeps no id: a duplicate below
+        firsts.setdefault(row.dedup_key, row)
+    await _insert_events(list(firsts.values()), now, conn)
     new = [row for row in rows if row.id is not None]
     jobs = _jobs(new, gw, now)
     flat = [job for each in jobs for job in each]
