@@ -29,7 +29,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gateway.calls.models import Call, CallAnalysis
-from gateway.sql import insert_returning, marks
+from gateway.sql import chunked, insert_returning, marks
 
 log = logging.getLogger("gateway.calls")
 
@@ -170,21 +170,22 @@ async def record_personalizations(
     sids = list(latest)
     # Two reads by key, written out: the ORM's query building cost a millisecond each,
     # as much as the batch's insert.
-    within = marks(using_db, len(sids))
     analyses, calls_table = CallAnalysis._meta.db_table, Call._meta.db_table
-    found = await using_db.execute_query_dict(
-        f"SELECT call_sid FROM {analyses} WHERE call_sid IN {within}",  # noqa: S608
-        sids,
-    )
-    existing = {row["call_sid"] for row in found}
-    calls = {
-        c["external_id"]: c
+    existing: set[str] = set()
+    calls: dict[str, dict[str, Any]] = {}
+    for part in chunked(sids):
+        within = marks(using_db, len(part))
+        found = await using_db.execute_query_dict(
+            f"SELECT call_sid FROM {analyses} WHERE call_sid IN {within}",  # noqa: S608
+            list(part),
+        )
+        existing.update(row["call_sid"] for row in found)
         for c in await using_db.execute_query_dict(
             f"SELECT id, external_id, team_id FROM {calls_table} "  # noqa: S608
             f"WHERE external_id IN {within}",
-            sids,
-        )
-    }
+            list(part),
+        ):
+            calls[c["external_id"]] = c
     fresh = [r for sid, r in latest.items() if sid not in existing]
     rows = []
     for r in fresh:

@@ -8,11 +8,12 @@ from pydantic import BaseModel, Field
 
 from gateway.contract.admin_models import JobOut
 from gateway.contract.models import Page
+from gateway.inputs import INT4_MAX
 from gateway.sync.api import EffectOut
 
 
 class CallQuery(BaseModel):
-    team_id: int | None = Field(None, ge=1, le=2**31 - 1, description="super admins: one team")
+    team_id: int | None = Field(None, ge=1, le=INT4_MAX, description="super admins: one team")
     from_: str | None = Field(
         None, alias="from", description="started at or after: a date or an ISO 8601 time"
     )
@@ -21,7 +22,7 @@ class CallQuery(BaseModel):
     outcome: str | None = Field(None, description="success, failure or unknown")
     number: str | None = Field(None, description="part of the caller's or the called number")
     agent: str | None = Field(None, description="the voice agent's id")
-    limit: int | None = Field(None, ge=0, le=2**31 - 1, description="1 to 200 (default 50)")
+    limit: int | None = Field(None, ge=0, le=INT4_MAX, description="1 to 200 (default 50)")
     cursor: str | None = Field(None, description="next_cursor of the previous page")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from gateway.contract.models import Page
+from gateway.inputs import INT4_MAX
 
 
 class JobOut(BaseModel):
@@ -27,11 +28,11 @@ class JobOut(BaseModel):
 
 
 class JobQuery(BaseModel):
-    team_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    team_id: int | None = Field(None, ge=1, le=INT4_MAX)
     status: str | None = None
     handler: str | None = None
     event_id: int | None = Field(None, ge=1)
-    limit: int | None = Field(None, ge=0, le=2**31 - 1)
+    limit: int | None = Field(None, ge=0, le=INT4_MAX)
     cursor: str | None = None
 
 
@@ -54,11 +55,11 @@ class EventDetail(EventOut):
 
 
 class EventQuery(BaseModel):
-    team_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    team_id: int | None = Field(None, ge=1, le=INT4_MAX)
     type: str | None = None
     status: str | None = None
     source: str | None = None
-    limit: int | None = Field(None, ge=0, le=2**31 - 1)
+    limit: int | None = Field(None, ge=0, le=INT4_MAX)
     cursor: str | None = None
 
 
@@ -93,7 +94,7 @@ class RunOut(BaseModel):
 class RunQuery(BaseModel):
     task: str | None = None
     status: str | None = None
-    limit: int | None = Field(None, ge=0, le=2**31 - 1)
+    limit: int | None = Field(None, ge=0, le=INT4_MAX)
     cursor: str | None = None
 
 

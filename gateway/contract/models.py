@@ -6,6 +6,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from gateway.inputs import INT4_MAX
+
 T = TypeVar("T")
 
 
@@ -25,7 +27,7 @@ class Page(BaseModel, Generic[T]):
 
 
 class PageQuery(BaseModel):
-    limit: int | None = Field(None, ge=0, le=2**31 - 1, description="1 to 200 (default 50)")
+    limit: int | None = Field(None, ge=0, le=INT4_MAX, description="1 to 200 (default 50)")
     cursor: str | None = Field(None, description="next_cursor of the previous page")
 
 
@@ -47,5 +49,5 @@ JsonObject = dict[str, Any]
 
 class TeamHeader(BaseModel):
     x_team_id: int | None = Field(
-        None, ge=1, le=2**31 - 1, description="the team, when the path does not say"
+        None, ge=1, le=INT4_MAX, description="the team, when the path does not say"
     )

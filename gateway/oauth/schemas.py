@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from gateway.inputs import INT4_MAX
+
 
 class ConnectQuery(BaseModel):
-    team_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    team_id: int | None = Field(None, ge=1, le=INT4_MAX)
     return_to: str | None = Field(None, description="where the browser goes when done")
 
 
@@ -62,7 +64,7 @@ class StatusOut(BaseModel):
 
 
 class TeamQuery(BaseModel):
-    team_id: int | None = Field(None, ge=1, le=2**31 - 1, description="or X-Team-Id")
+    team_id: int | None = Field(None, ge=1, le=INT4_MAX, description="or X-Team-Id")
 
 
 class Disconnected(BaseModel):
