@@ -14,8 +14,6 @@ operation's cases.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import time
@@ -45,6 +43,7 @@ from gateway import hookimpl
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.contract import PUBLIC, api
+from tests.support.fake_elevenlabs import headers as elevenlabs_headers
 from tests.test_api_contract import ALL_PLUGINS
 
 PUBLIC_URL = "https://gateway.test"
@@ -140,10 +139,8 @@ def credentials(case: Any, ids: dict[str, Any], app: Any) -> tuple[dict[str, str
             return {"X-Twilio-Signature": sig}, {}
     if "elevenLabsSignature" in schemes:
         raw = case.body if isinstance(case.body, bytes) else json.dumps(case.body).encode()
-        t = str(int(time.time()))
-        mac = hmac.new(ELEVENLABS_SECRET.encode(), f"{t}.".encode() + raw, hashlib.sha256)
-        headers = {"ElevenLabs-Signature": f"t={t},v0={mac.hexdigest()}"}
-        return {**headers, "Content-Type": "application/json"}, {"json": None, "data": raw}
+        signed = elevenlabs_headers(raw, int(time.time()), ELEVENLABS_SECRET)
+        return signed, {"json": None, "data": raw}
     return {}, {}
 
 

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -83,17 +82,9 @@ def test_check_fails_when_serve_would_refuse(tmp_path):
 def empty_postgres():
     """A database of its own, with no migration applied (the session's shared one is
     migrated by other tests)."""
-    from tests.conftest import PG_HOST, PG_PORT, PG_USER, _in_ci, _pg_admin, _run_sync
+    from gateway.testing.database import postgres_database
 
-    name = f"gwcheck_{uuid.uuid4().hex[:10]}"
-    try:
-        _run_sync(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        if _in_ci():
-            pytest.fail(f"PostgreSQL is required in CI and did not answer: {exc!r}")
-        pytest.skip(f"PostgreSQL did not answer ({type(exc).__name__})")
-    yield f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    _run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield from postgres_database()
 
 
 @pytest.mark.postgres

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -112,45 +113,43 @@ async def test_errors_are_error_and_code_bodies_with_their_headers(make_app, cap
     assert served(app) == 3
 
 
-async def test_a_declared_body_over_the_limit_is_413_before_anything_is_read(make_app):
-    app, plugin = await app_with_route(make_app)
-    read: list[str] = []
+async def drive(
+    app: Any, messages: list[dict[str, Any]], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> tuple[list[dict[str, Any]], int]:
+    """Call the app as a server would for ``POST PATH``, the client sending ``messages``
+    in order: what the app sent, and how many messages it read."""
+    queue = list(reversed(messages))
+    reads = 0
+    sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        read.append("read")
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    sent: list[dict[str, Any]] = []
+        nonlocal reads
+        reads += 1
+        return queue.pop()
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": PATH,
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"content-length", str(LIMIT + 1).encode())],
-    }
-    await app(scope, receive, send)
-    assert sent[0]["status"] == 413 and read == [] and plugin.seen == []
+    scope = {"type": "http", "method": "POST", "path": PATH, "query_string": b""}
+    await asyncio.wait_for(app({**scope, "headers": list(headers)}, receive, send), 5)
+    return sent, reads
+
+
+def chunk(body: bytes, more: bool = False) -> dict[str, Any]:
+    return {"type": "http.request", "body": body, "more_body": more}
+
+
+async def test_a_declared_body_over_the_limit_is_413_before_anything_is_read(make_app):
+    app, plugin = await app_with_route(make_app)
+    declared = [(b"content-length", str(LIMIT + 1).encode())]
+    sent, reads = await drive(app, [chunk(b"")], declared)
+    assert sent[0]["status"] == 413 and reads == 0 and plugin.seen == []
     assert b'"code":"PAYLOAD_TOO_LARGE"' in sent[1]["body"]
 
 
 async def test_a_chunked_body_over_the_limit_is_413(make_app):
     app, plugin = await app_with_route(make_app)
-    chunks = [b"x" * 600, b"x" * 600]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": chunks.pop(), "more_body": bool(chunks)}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": PATH, "query_string": b"", "headers": []}
-    await app(scope, receive, send)
+    sent, _reads = await drive(app, [chunk(b"x" * 600, more=True), chunk(b"x" * 600)])
     assert sent[0]["status"] == 413 and plugin.seen == []
 
 
@@ -164,20 +163,7 @@ async def test_a_stalled_body_is_408_within_the_body_timeout(make_app):
 
 async def test_a_client_that_leaves_gets_nothing_and_nothing_breaks(make_app):
     app, plugin = await app_with_route(make_app)
-    messages = [
-        {"type": "http.disconnect"},
-        {"type": "http.request", "body": b"par", "more_body": True},
-    ]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop()
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "POST", "path": PATH, "query_string": b"", "headers": []}
-    await asyncio.wait_for(app(scope, receive, send), 5)
+    sent, _reads = await drive(app, [chunk(b"par", more=True), {"type": "http.disconnect"}])
     assert sent == [] and plugin.seen == []
 
 

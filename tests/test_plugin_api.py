@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.plugin_api import PLUGIN_API, check_plugin, check_project, public_names, report
+from gateway.plugin_api import (
+    PLUGIN_API,
+    _imports,
+    check_plugin,
+    check_project,
+    public_names,
+    report,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "acme_crm" / "acme_crm"
@@ -91,15 +98,14 @@ def test_a_third_party_package_is_checked_the_same_way(tmp_path: Path) -> None:
     assert violations[0].fix == "from gateway.identity import create_user"
 
 
-def _imports_of(package: Path) -> set[str]:
+def _imports_of(path: Path) -> set[str]:
+    """Every module a file (or every file under a directory) imports, and each
+    ``module.name`` it imports from one (the project check's own walk)."""
     found: set[str] = set()
-    for file in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(file.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module)
-                found.update(f"{node.module}.{a.name}" for a in node.names)
-            elif isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
+    for file in [path] if path.is_file() else path.rglob("*.py"):
+        for _line, module, names, _statement in _imports(ast.parse(file.read_text())):
+            found.add(module)
+            found.update(f"{module}.{name}" for name in names)
     return found
 
 
@@ -120,17 +126,7 @@ def test_nothing_imports_the_cli_module() -> None:
     for file in (ROOT / "gateway").rglob("*.py"):
         if file.name == "cli.py" and file.parent.name == "gateway":
             continue
-        assert "gateway.cli" not in _imports_of_file(file), file
-
-
-def _imports_of_file(file: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(file.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-    return found
+        assert "gateway.cli" not in _imports_of(file), file
 
 
 def test_a_relative_import_of_another_plugin_is_caught(planted: Path) -> None:

@@ -33,7 +33,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -58,8 +57,8 @@ from gateway.storage.s3 import S3Storage
 from gateway.storage.settings import S3Settings
 from gateway.sync.models import Effect
 from gateway.testing import run_connect, seed_admin
+from gateway.testing.database import postgres_database
 from gateway.webhooks.models import WebhookEvent
-from tests.conftest import PG_HOST, PG_PORT, PG_USER, _pg_admin, _run_sync
 from tests.plugins.test_twilio_voice import (
     ACCOUNT,
     TOKEN,
@@ -93,13 +92,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 @pytest.fixture
 def proof_database() -> Iterator[str]:
     """A PostgreSQL database for this test alone, dropped afterwards."""
-    name = f"gwproof_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        _run_sync(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # pragma: no cover - no server: the marker says why
-        pytest.skip(f"PostgreSQL did not answer ({type(exc).__name__})")
-    yield f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    _run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield from postgres_database()
 
 
 # -- the test ------------------------------------------------------------------------------
