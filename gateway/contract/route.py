@@ -136,13 +136,7 @@ def api(
         errors=_error_map(errors),
         request=request or form or (_Untyped if raw else None),
         request_media_type=(
-            "application/x-www-form-urlencoded"
-            if form
-            else raw.media_type
-            if raw
-            else "application/json"
-            if request
-            else None
+            FORM if form else raw.media_type if raw else "application/json" if request else None
         ),
         summary=summary,
         tags=tuple(tags),
@@ -245,9 +239,7 @@ def webhook_api(contract: WebhookContract | None, form: bool, view: F) -> F:
         auth=c.auth,
         form=body if form else None,
         request=body if not form else None,
-        raw=None
-        if body
-        else Raw("application/x-www-form-urlencoded" if form else "application/json"),
+        raw=None if body else Raw(FORM if form else "application/json"),
         validate=False,
         errors=(401, 408, 413, *c.errors),
         summary=c.summary,

@@ -21,6 +21,7 @@ from gateway.calls import Recording, VoiceRecordingExpired
 from gateway.events import Emitted, emit_events, wake_workers
 from gateway.scheduling import TaskContext
 from gateway.storage import BlobStorage, recording_storage
+from plugins.cron.figures import _Sql
 from plugins.cron.settings import CronSettings
 
 log = logging.getLogger("plugins.cron")
@@ -51,26 +52,19 @@ async def expired_batch(now: datetime, after: tuple[Any, int] | None, size: int)
     (minutes for 100,000). ``expires_at >= ?`` bounds the index range; the ``OR`` only
     skips the few rows of the same instant already seen."""
     conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    values: list[Any] = []
-
-    def mark(value: Any) -> str:
-        values.append(value)
-        return f"${len(values)}" if postgres else "?"
-
-    field = Recording._meta.fields_map["expires_at"]
-    where = f"status = 'stored' AND expires_at <= {mark(field.to_db_value(now, Recording))}"
+    sql = _Sql(conn)
+    where = f"status = 'stored' AND expires_at <= {sql.when(now)}"
     if after is not None:
         last, last_id = after
         where += (
-            f" AND expires_at >= {mark(last)}"
-            f" AND (expires_at > {mark(last)} OR id > {mark(last_id)})"
+            f" AND expires_at >= {sql.param(last)}"
+            f" AND (expires_at > {sql.param(last)} OR id > {sql.param(last_id)})"
         )
-    sql = (
+    query = (
         f"SELECT {', '.join(_COLUMNS)} FROM {Recording._meta.db_table} "  # noqa: S608
         f"WHERE {where} ORDER BY expires_at, id LIMIT {int(size)}"
     )
-    return await conn.execute_query_dict(sql, values)
+    return await conn.execute_query_dict(query, sql.values)
 
 
 class CleanupRecordings:
