@@ -47,6 +47,7 @@ from plugins.google_calendar.meeting import (
     booked_meeting,
     event_body,
     event_id_for,
+    has_start,
     overlapping,
     utc,
 )
@@ -256,8 +257,10 @@ async def book_meeting(ctx: JobContext, settings: GoogleCalendarSettings) -> Non
     if team_id is None or call.analysis_id is None:
         return  # an unrouted call belongs to no team, so to no calendar
     team = await get_team_settings(team_id, NAME, GoogleCalendarTeamSettings, app=ctx.app)
-    row = await Team.get_or_none(id=team_id)
     values = {key: item.value for key, item in call.data_collection.items()}
+    if not has_start(values, team):
+        return  # the call booked no meeting: no need to read the team's time zone
+    row = await Team.get_or_none(id=team_id)
     invalid: str | None = None
     try:
         meeting = booked_meeting(values, team, row.time_zone if row is not None else "UTC")

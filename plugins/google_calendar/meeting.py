@@ -51,6 +51,11 @@ def _when(text: str, field: str, zone: ZoneInfo) -> datetime:
     return moment.astimezone(zone)
 
 
+def has_start(values: Mapping[str, Any], settings: GoogleCalendarTeamSettings) -> bool:
+    """Whether the call collected a meeting start at all (most calls do not)."""
+    return _text(values, settings.start_field) is not None
+
+
 def booked_meeting(
     values: Mapping[str, Any], settings: GoogleCalendarTeamSettings, team_zone: str
 ) -> Meeting | None:
