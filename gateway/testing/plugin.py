@@ -18,6 +18,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -89,18 +90,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[st
     return url
 
 
+@functools.cache
+def _patient_test_app() -> Any:
+    # Built on first use: this module loads in every pytest run where the gateway is
+    # installed, and imports nothing of Quart until a fixture needs it.
+    from quart.testing.app import TestApp
+
+    class PatientTestApp(TestApp):
+        """Quart's test app with 60 s, not 6 s, to start and to stop."""
+
+        def __init__(self, app: Any, startup_timeout: int = 60, shutdown_timeout: int = 60):
+            super().__init__(app, startup_timeout, shutdown_timeout)
+
+    return PatientTestApp
+
+
 @async_fixture
 async def make_app(
     tmp_path: Path, clock: Any, database_url: Callable[[str], str]
 ) -> AsyncIterator[MakeApp]:
     """Build and start apps; all are stopped (and PostgreSQL emptied) after the test."""
-    from quart.testing.app import TestApp
-
     import gateway.app
     from gateway.config import load_config
     from gateway.testing.database import truncate_postgres
     from gateway.testing.schemas import SCHEMAS
 
+    PatientTestApp = _patient_test_app()
     started: list[Any] = []
     pg_urls: set[str] = set()
     frozen = clock  # the test's FrozenClock, unless a test passes its own clock
@@ -135,14 +150,16 @@ async def make_app(
         app = gateway.app.create_app(
             config, extra_plugins=extra_plugins or [], clock=clock or frozen
         )
+        # Quart's default of 6 s is short for a fresh SQLite file's migrations on a
+        # loaded machine, also for an app the test starts itself (``app.test_app()``,
+        # after ``start=False``); a startup that still fails is shut down, so its open
+        # database cannot leak into every later test.
+        app.test_app_class = PatientTestApp
         fresh_sqlite = start and db == "sqlite" and not explicit_url and values["auto_migrate"]
         if fresh_sqlite:
             SCHEMAS.restore(app, url)
         if start:
-            # Quart's default of 6 s is short for a fresh SQLite file's migrations on a
-            # loaded machine; a startup that still fails is shut down, so its open
-            # database cannot leak into every later test.
-            test_app = TestApp(app, startup_timeout=60, shutdown_timeout=60)
+            test_app = PatientTestApp(app)
             started.append(test_app)
             await test_app.startup()
             if fresh_sqlite:
