@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench import wrk
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -84,6 +88,7 @@ def test_personalize_bench_runs_and_answers_by_the_deadline():
         [
             sys.executable,
             "bench/personalize.py",
+            "--client=python",
             "--requests=40",
             "--warmup=8",
             "--connections=4",
@@ -124,3 +129,66 @@ def test_reports_bench_runs_and_mails_every_team():
     assert "daily-summary: succeeded" in result.stdout and "mails 8," in result.stdout
     assert "weekly-report: succeeded" in result.stdout
     assert "'expired': 50" in result.stdout and "'announced': 50" in result.stdout
+
+
+WRK_REPORT = """Running 1s test @ http://127.0.0.1:8000/api/webhooks/elevenlabs/personalize
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.20ms  300.00us    1.02s    90.00%
+    Req/Sec    10.00      1.00    20.00     90.00%
+  Latency Distribution
+     50%  850.00us
+     75%    1.00ms
+     90%    1.10ms
+     99%   12.50ms
+  120 requests in 1.00s, 10.00KB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 20
+Requests/sec:    119.50
+Transfer/sec:     10.00KB
+"""
+
+
+def test_a_wrk_report_reads_as_latencies_in_ms_and_counted_responses():
+    assert wrk.parse(WRK_REPORT) == {
+        "rps": 119.5,
+        "p50": 0.85,
+        "p99": 12.5,
+        "max": 1020.0,
+        "requests": 120,
+        "codes": {200: 100, "non-2xx": 20, "socket errors": 3},
+    }
+    clean = WRK_REPORT.replace("  Socket errors: connect 0, read 2, write 0, timeout 1\n", "")
+    assert wrk.parse(clean.replace("  Non-2xx or 3xx responses: 20\n", ""))["codes"] == {200: 120}
+
+
+def test_a_failed_wrk_run_is_not_read_as_figures():
+    with pytest.raises(ValueError, match="not a wrk --latency report"):
+        wrk.parse("unable to connect to 127.0.0.1:8000 Connection refused\n")
+
+
+@pytest.mark.skipif(not wrk.available(), reason="wrk is not installed (Debian package wrk)")
+def test_personalize_bench_under_wrk_counts_every_record():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/personalize.py",
+            "--client=wrk",
+            "--seconds=1",
+            "--warmup-seconds=1",
+            "--connections=4",
+            "--callers=10",
+            "--rounds=1",
+            "--slow-requests=4",
+            "--deadline-seconds=0.3",
+            "--server-cpu=-1",
+            "--deadline=60",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    # Exit 0 includes the check that the records written match the answers wrk counted.
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 s of wrk" in result.stdout and "gateway #1" in result.stdout
