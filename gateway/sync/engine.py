@@ -115,7 +115,8 @@ async def _contact(
 async def _create_contact(
     ctx: JobContext, crm: CRM, req: CRMRequest, call: CallToLog
 ) -> Contact | None:
-    assert crm.create_contact is not None
+    create = crm.create_contact
+    assert create is not None
     subject = ledger.analysis_subject(call.analysis_id)
     async with ledger.effect(
         ctx.app, subject=subject, plugin=crm.name, action="create_contact", team_id=req.team_id
@@ -131,7 +132,7 @@ async def _create_contact(
                 return found
         await req.api.ready()
         try:
-            contact = await _sending(effect, req, crm.create_contact(req, call))
+            contact = await effect.send(req.api, lambda: create(req, call))
         except Skip as skip:
             await effect.skip(skip.reason)
             return None
@@ -140,20 +141,6 @@ async def _create_contact(
             return None
         await effect.created(contact.id, contact.url)
         return contact
-
-
-async def _sending(effect: ledger.EffectHandle, req: CRMRequest, creating: Any) -> Any:
-    """Commit "sent", then run the creating call; if it was deferred before any request
-    went out (it lost the last rate-limit slot to another job), take "sent" back, so
-    the next attempt does not search for a record that cannot exist."""
-    before = req.api.requests_sent
-    await effect.sending()
-    try:
-        return await creating
-    except RetryLater:
-        if req.api.requests_sent == before:
-            await effect.unsend()
-        raise
 
 
 async def log_call(crm: CRM, ctx: JobContext) -> None:
@@ -218,7 +205,7 @@ async def _log(
             return
     contact = await _contact(ctx, crm, req, call, effect, analysis)
     await req.api.ready()  # a full limiter reschedules before anything is marked sent
-    logged = await _sending(effect, req, crm.log_call(req, call, contact))
+    logged = await effect.send(req.api, lambda: crm.log_call(req, call, contact))
     await effect.created(logged.id, logged.url)
     log.info("%s: logged the call of analysis %s as %s", crm.name, call.analysis_id, logged.id)
 

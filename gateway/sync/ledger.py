@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from gateway.events import RetryLater
 from gateway.sync.models import DONE, FAILED, PENDING, SKIPPED, Effect
+from gateway.sync.session import ProviderSession
+
+T = TypeVar("T")
 
 
 def marker_for(subject: str, plugin: str, action: str) -> str:
@@ -114,6 +117,22 @@ class EffectHandle:
         """Take back :meth:`sending` when you know that no request went out."""
         if self.row.sent:
             await self._update(sent=False, sent_at=None)
+
+    async def send(self, api: ProviderSession, request: Callable[[], Awaitable[T]]) -> T:
+        """:meth:`sending`, then ``await request()``: the call that may create the record.
+        When it is deferred before any request went out (it lost the last rate-limit slot
+        to another job), "sent" is taken back (:meth:`unsend`), so the next attempt does
+        not search for a record that cannot exist. A request that went out keeps "sent",
+        whatever the answer: a 429 rarely creates anything, but the search costs less
+        than a duplicate."""
+        before = api.requests_sent
+        await self.sending()
+        try:
+            return await request()
+        except RetryLater:
+            if api.requests_sent == before:
+                await self.unsend()
+            raise
 
     async def created(self, provider_id: str, url: str | None = None, **data: Any) -> None:
         """The provider created it: its id (and a link), committed before the job ends."""

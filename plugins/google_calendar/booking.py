@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway.calls import VoiceCallAnalyzed
-from gateway.events import JobContext, PermanentFailure, RetryLater, emit_event
+from gateway.events import JobContext, PermanentFailure, emit_event
 from gateway.identity import Team
 from gateway.oauth import NotConnected, OAuthConnection, ReconnectRequired
 from gateway.sync import ProviderError, ProviderSession, RateLimit, ledger
@@ -227,17 +227,12 @@ async def _create(booking: Booking, api: ProviderSession) -> None:
     )
     path = events_path(calendar_id)
     await api.ready()  # a full limiter reschedules before anything is marked sent
-    before = api.requests_sent
-    await effect.sending()
     try:
-        answer = await api.request(
-            "POST", path, json=body, params={"sendUpdates": team.send_updates}
+        answer = await effect.send(
+            api,
+            lambda: api.request("POST", path, json=body, params={"sendUpdates": team.send_updates}),
         )
         made = answer.body
-    except RetryLater:
-        if api.requests_sent == before:  # lost the slot: nothing went out
-            await effect.unsend()
-        raise
     except ProviderError as exc:
         if exc.status != 409 or google_error(exc.body)[0] != "duplicate":
             raise refused(exc, "the event") from None

@@ -175,16 +175,13 @@ async def deliver(
                 await effect.created(str(found.get("id")), found.get("webUrl"))
                 return
         await api.ready()  # a full limiter defers before anything is marked sent
-        before = api.requests_sent
-        await effect.sending()
+        message = channel_message(card, effect.marker)
         try:
-            made = (await api.request("POST", path, json=channel_message(card, effect.marker))).body
+            made = (await effect.send(api, lambda: api.request("POST", path, json=message))).body
         except ProviderThrottled:
-            await effect.unsend()  # a 429 created nothing: no need to look for it later
-            raise
-        except RetryLater:
-            if api.requests_sent == before:  # lost the slot: nothing went out
-                await effect.unsend()
+            # A 429 created nothing, and listing the channel needs a permission the team
+            # may not have granted: post again rather than search.
+            await effect.unsend()
             raise
         made = made if isinstance(made, dict) else {}
         await effect.created(str(made.get("id") or "unknown"), made.get("webUrl"))
