@@ -7,12 +7,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from gateway.contract.admin_models import JobOut
-from gateway.contract.models import Page
+from gateway.contract.models import Page, PageQuery
 from gateway.inputs import INT4_MAX
 from gateway.sync.api import EffectOut
 
 
-class CallQuery(BaseModel):
+class CallQuery(PageQuery):
     team_id: int | None = Field(None, ge=1, le=INT4_MAX, description="super admins: one team")
     from_: str | None = Field(
         None, alias="from", description="started at or after: a date or an ISO 8601 time"
@@ -22,8 +22,6 @@ class CallQuery(BaseModel):
     outcome: str | None = Field(None, description="success, failure or unknown")
     number: str | None = Field(None, description="part of the caller's or the called number")
     agent: str | None = Field(None, description="the voice agent's id")
-    limit: int | None = Field(None, ge=0, le=INT4_MAX, description="1 to 200 (default 50)")
-    cursor: str | None = Field(None, description="next_cursor of the previous page")
 
 
 class CallOut(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from gateway.contract.models import Page
+from gateway.contract.models import Page, PageQuery
 from gateway.inputs import INT4_MAX
 
 
@@ -27,13 +27,11 @@ class JobOut(BaseModel):
     finished_at: str | None
 
 
-class JobQuery(BaseModel):
+class JobQuery(PageQuery):
     team_id: int | None = Field(None, ge=1, le=INT4_MAX)
     status: str | None = None
     handler: str | None = None
     event_id: int | None = Field(None, ge=1)
-    limit: int | None = Field(None, ge=0, le=INT4_MAX)
-    cursor: str | None = None
 
 
 class EventOut(BaseModel):
@@ -54,13 +52,11 @@ class EventDetail(EventOut):
     jobs: list[JobOut]
 
 
-class EventQuery(BaseModel):
+class EventQuery(PageQuery):
     team_id: int | None = Field(None, ge=1, le=INT4_MAX)
     type: str | None = None
     status: str | None = None
     source: str | None = None
-    limit: int | None = Field(None, ge=0, le=INT4_MAX)
-    cursor: str | None = None
 
 
 class Replayed(BaseModel):
@@ -91,11 +87,9 @@ class RunOut(BaseModel):
     detail: Any = None
 
 
-class RunQuery(BaseModel):
+class RunQuery(PageQuery):
     task: str | None = None
     status: str | None = None
-    limit: int | None = Field(None, ge=0, le=INT4_MAX)
-    cursor: str | None = None
 
 
 class CronQuery(BaseModel):
