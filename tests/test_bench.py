@@ -14,23 +14,28 @@ from bench import wrk
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_ingest_bench_runs_and_every_callback_is_accepted():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/ingest.py",
-            "--requests=40",
-            "--warmup=8",
-            "--connections=4",
-            "--rounds=1",
-            "--idle-events=2",
-            "--server-cpu=-1",
-            "--deadline=60",
-        ],
+def run_bench(script: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """``python <script> <args>`` from the project's root, its output kept."""
+    return subprocess.run(
+        [sys.executable, script, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_ingest_bench_runs_and_every_callback_is_accepted():
+    result = run_bench(
+        "bench/ingest.py",
+        "--requests=40",
+        "--warmup=8",
+        "--connections=4",
+        "--rounds=1",
+        "--idle-events=2",
+        "--server-cpu=-1",
+        "--deadline=60",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "gateway #1" in result.stdout and "{200: 40}" in result.stdout
@@ -39,19 +44,12 @@ def test_ingest_bench_runs_and_every_callback_is_accepted():
 
 
 def test_audio_bench_runs_and_stores_every_delivery():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/audio.py",
-            "--sizes-mb=0.3",
-            "--concurrency=1,2",
-            "--naive-max-mb=0.3",
-            "--deadline=60",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    result = run_bench(
+        "bench/audio.py",
+        "--sizes-mb=0.3",
+        "--concurrency=1,2",
+        "--naive-max-mb=0.3",
+        "--deadline=60",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "gateway, 0.3 MB x1" in result.stdout and "{200: 2}" in result.stdout
@@ -61,21 +59,14 @@ def test_audio_bench_runs_and_stores_every_delivery():
 
 
 def test_crm_drain_bench_runs_and_logs_every_call_once():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/crm_drain.py",
-            "--calls=12",
-            "--limit=5",
-            "--window=1",
-            "--settle=2",
-            "--poll=0.1",
-            "--deadline=60",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    result = run_bench(
+        "bench/crm_drain.py",
+        "--calls=12",
+        "--limit=5",
+        "--window=1",
+        "--settle=2",
+        "--poll=0.1",
+        "--deadline=60",
     )
     assert "engagements created 12/12, jobs succeeded 12" in result.stdout, (
         result.stdout + result.stderr
@@ -84,25 +75,18 @@ def test_crm_drain_bench_runs_and_logs_every_call_once():
 
 
 def test_personalize_bench_runs_and_answers_by_the_deadline():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/personalize.py",
-            "--client=python",
-            "--requests=40",
-            "--warmup=8",
-            "--connections=4",
-            "--callers=10",
-            "--rounds=1",
-            "--slow-requests=4",
-            "--deadline-seconds=0.3",
-            "--server-cpu=-1",
-            "--deadline=60",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    result = run_bench(
+        "bench/personalize.py",
+        "--client=python",
+        "--requests=40",
+        "--warmup=8",
+        "--connections=4",
+        "--callers=10",
+        "--rounds=1",
+        "--slow-requests=4",
+        "--deadline-seconds=0.3",
+        "--server-cpu=-1",
+        "--deadline=60",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "gateway #1" in result.stdout and "{200: 40}" in result.stdout
@@ -112,17 +96,11 @@ def test_personalize_bench_runs_and_answers_by_the_deadline():
 
 
 def test_reports_bench_runs_and_mails_every_team():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/reports.py",
-            "--teams=8",
-            "--calls=800",
-            "--recordings=50",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_bench(
+        "bench/reports.py",
+        "--teams=8",
+        "--calls=800",
+        "--recordings=50",
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -169,25 +147,18 @@ def test_a_failed_wrk_run_is_not_read_as_figures():
 
 @pytest.mark.skipif(not wrk.available(), reason="wrk is not installed (Debian package wrk)")
 def test_personalize_bench_under_wrk_counts_every_record():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/personalize.py",
-            "--client=wrk",
-            "--seconds=1",
-            "--warmup-seconds=1",
-            "--connections=4",
-            "--callers=10",
-            "--rounds=1",
-            "--slow-requests=4",
-            "--deadline-seconds=0.3",
-            "--server-cpu=-1",
-            "--deadline=60",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    result = run_bench(
+        "bench/personalize.py",
+        "--client=wrk",
+        "--seconds=1",
+        "--warmup-seconds=1",
+        "--connections=4",
+        "--callers=10",
+        "--rounds=1",
+        "--slow-requests=4",
+        "--deadline-seconds=0.3",
+        "--server-cpu=-1",
+        "--deadline=60",
     )
     # Exit 0 includes the check that the records written match the answers wrk counted.
     assert result.returncode == 0, result.stdout + result.stderr
