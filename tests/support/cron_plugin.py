@@ -15,20 +15,13 @@ from quart import current_app, has_app_context
 
 from gateway import hookimpl
 from gateway.scheduling import ScheduledTask, TaskContext, TaskSkipped
+from tests.support.lines import append_line
 
 SECRET = "test-cron-secret-0123456789abcdef"
 
 
 def bearer(secret: str = SECRET) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
-
-
-def append_line(path: str, line: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 class CronPlugin:

@@ -24,6 +24,7 @@ from gateway.events import EventHandler, JobContext
 from gateway.oauth import AccountInfo, IdentityRequest, OAuthProvider
 from gateway.scheduling import ScheduledTask, TaskContext
 from gateway.sync import RateLimit, effect, event_subject
+from tests.support.lines import append_line
 
 NAME = "proof"
 PROVIDER = "proofcrm"
@@ -35,15 +36,6 @@ CLIENT_ID, CLIENT_SECRET = "proof-client", "proof-client-secret-0123456789"
 class Settings(PluginSettings):
     api_url: str
     log: str
-
-
-def append_line(path: str, line: str) -> None:
-    """One ``write`` on an O_APPEND file: lines from several processes never interleave."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 def _settings(config: Any) -> Settings:

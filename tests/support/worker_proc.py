@@ -18,16 +18,9 @@ from typing import Any
 
 from gateway import hookimpl
 from gateway.events import EventHandler, JobContext
+from tests.support.lines import append_line
 
 HANDLER = "proc.record"
-
-
-def append_line(path: str, line: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 class ProcPlugin:
