@@ -6,13 +6,7 @@ requests per second (never exceeded, no 429)."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,47 +15,15 @@ from gateway.sync.models import Effect
 from tests.plugins.test_hubspot_crm import NAME, connected
 from tests.support.fake_hubspot import FakeHubSpot, plugin_settings
 from tests.support.sync_helpers import CALLER, analyzed_call
+from tests.support.worker_processes import (
+    finished_by_a_new_worker,
+    killed_once_stored,
+    spawn,
+    stop,
+    until,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 HANDLER = f"{NAME}.log_call"
-
-
-async def spawn(app: Any, plugins: dict[str, Any], **gateway: Any) -> Any:
-    gs = app.extensions["gateway"].config.gateway
-    config = {
-        "gateway": {
-            "data_dir": str(gs.data_dir),
-            "database_url": gs.resolved_database_url,
-            "auto_migrate": False,
-            "public_url": "https://gateway.test",
-            "job_poll_seconds": 0.05,
-            **gateway,
-        },
-        "plugins": plugins,
-    }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.support.sync_worker_proc",
-        json.dumps(config),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-async def until(predicate: Any, timeout: float = 30.0) -> None:
-    """Wait for another process (real time: it is not on our clock)."""
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the worker process")
-        await asyncio.sleep(0.05)
-
-
-async def stop(worker: Any) -> None:
-    if worker.returncode is None:
-        worker.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(worker.wait(), 20) == 0
 
 
 async def test_a_worker_killed_after_hubspot_answered_still_logs_one_call(make_app):
@@ -71,28 +33,14 @@ async def test_a_worker_killed_after_hubspot_answered_still_logs_one_call(make_a
         admin = await connected(app)
         hubspot.add_contact(firstname="Ada", phone=CALLER)
         await analyzed_call(app, admin.team.id)
-        hubspot.hold_after_create = asyncio.Event()  # created, the answer held back
-        first = await spawn(app, {NAME: settings}, job_lease_seconds=1)
-        try:
-            await asyncio.wait_for(hubspot.created.wait(), 30)
-            first.send_signal(signal.SIGKILL)  # after HubSpot stored it, before the commit
-            await first.wait()
-        finally:
-            hubspot.hold_after_create.set()
+        hold = hubspot.hold_after_create = asyncio.Event()  # created, the answer held back
+        await killed_once_stored(app, {NAME: settings}, hubspot.created, hold.set)
         row = await Effect.get(action="log_call")
         assert (row.status, row.sent) == ("pending", True)
         job = await Job.get(handler=HANDLER)
         assert job.status == "running"  # the dead worker's lease, running out
 
-        second = await spawn(app, {NAME: settings}, job_lease_seconds=1)
-        try:
-
-            async def finished() -> bool:
-                return (await Job.get(id=job.id)).status == "succeeded"
-
-            await until(finished)
-        finally:
-            await stop(second)
+        await finished_by_a_new_worker(app, {NAME: settings}, HANDLER)
         assert len(hubspot.engagements) == 1
         assert len(hubspot.requests_to("/crm/v3/objects/calls")) == 1
         assert len(hubspot.requests_to("/crm/v3/objects/calls/search")) == 1

@@ -5,14 +5,13 @@ the same event id (409 duplicate, read back): one event."""
 from __future__ import annotations
 
 import asyncio
-import signal
 
 from gateway.jobs.models import Job
 from gateway.sync.models import Effect
 from plugins.google_calendar.meeting import event_id_for
 from tests.plugins.test_google_calendar_events import EVENTS, HANDLER, NAME, booked_call, connected
 from tests.support.fake_google_calendar import FakeGoogleCalendar, plugin_settings
-from tests.test_sync_processes import spawn, stop, until
+from tests.support.worker_processes import finished_by_a_new_worker, killed_once_stored
 
 
 async def test_a_worker_killed_after_google_answered_still_books_one_event(make_app):
@@ -21,29 +20,19 @@ async def test_a_worker_killed_after_google_answered_still_books_one_event(make_
         app = await make_app(plugins={NAME: settings})
         admin = await connected(app)
         await booked_call(app, admin.team.id)
-        google.hold_after_create = asyncio.Event()  # created, the answer held back
-        first = await spawn(app, {NAME: settings}, job_lease_seconds=1)
-        try:
-            await asyncio.wait_for(google.created.wait(), 30)
-            first.send_signal(signal.SIGKILL)  # after Google stored it, before the commit
-            await first.wait()
-        finally:
-            google.hold_after_create.set()
+        hold = google.hold_after_create = asyncio.Event()  # created, the answer held back
+
+        def release() -> None:
+            hold.set()
             google.hold_after_create = None
+
+        await killed_once_stored(app, {NAME: settings}, google.created, release)
         row = await Effect.get(plugin=NAME)
         assert (row.status, row.sent) == ("pending", True)
         job = await Job.get(handler=HANDLER)
         assert job.status == "running"  # the dead worker's lease, running out
 
-        second = await spawn(app, {NAME: settings}, job_lease_seconds=1)
-        try:
-
-            async def finished() -> bool:
-                return (await Job.get(id=job.id)).status == "succeeded"
-
-            await until(finished)
-        finally:
-            await stop(second)
+        await finished_by_a_new_worker(app, {NAME: settings}, HANDLER)
         event_id = event_id_for(row.marker)
         assert [e["id"] for e in google.events()] == [event_id]
         assert [(r["method"], r["path"]) for r in google.api_requests] == [

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 
 import pytest
 
@@ -42,6 +41,7 @@ from tests.support.teams_cards import (
     teams_app,
     weekly,
 )
+from tests.support.worker_processes import finished_by_a_new_worker, killed_once_stored
 
 
 @pytest.fixture
@@ -390,33 +390,21 @@ async def test_posts_are_limited_per_tenant(make_app, ms, clock):
 
 
 async def test_a_worker_sigkilled_after_graph_stored_the_card_ends_with_one_message(make_app, ms):
-    from tests.test_sync_processes import spawn, stop, until
-
     settings = plugin_settings(ms, scopes=READ_SCOPES, reconcile_lag_seconds=0)
     app = await make_app(plugins={NAME: settings})
     admin = await setup_team(app, **CHANNEL)
     await weekly(app, admin.team.id)
-    ms.hold_after_post = asyncio.Event()  # stored, the answer held back
-    first = await spawn(app, {NAME: settings}, job_lease_seconds=1)
-    try:
-        await asyncio.wait_for(ms.posted.wait(), 30)
-        first.send_signal(signal.SIGKILL)  # after Graph stored it, before the commit
-        await first.wait()
-    finally:
-        ms.hold_after_post.set()
+    hold = ms.hold_after_post = asyncio.Event()  # stored, the answer held back
+
+    def release() -> None:
+        hold.set()
         ms.hold_after_post = None
+
+    await killed_once_stored(app, {NAME: settings}, ms.posted, release)
     row = await Effect.get(plugin=NAME)
     assert (row.status, row.sent) == ("pending", True)
 
-    second = await spawn(app, {NAME: settings}, job_lease_seconds=1)
-    try:
-
-        async def finished() -> bool:
-            return (await Job.get(handler=HANDLER)).status == "succeeded"
-
-        await until(finished)
-    finally:
-        await stop(second)
+    await finished_by_a_new_worker(app, {NAME: settings}, HANDLER)
     assert len(ms.messages()) == 1 and len(ms.posts("POST")) == 1 and len(ms.posts("GET")) == 1
     row = await Effect.get(id=row.id)
     assert (row.status, row.provider_id) == ("done", ms.messages()[0]["id"])
