@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import signal
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from gateway.config import load_config  # noqa: E402
 from gateway.jobs.models import Job  # noqa: E402
 from gateway.testing import run_connect, seed_admin  # noqa: E402
 from tests.support.fake_hubspot import FakeHubSpot, plugin_settings  # noqa: E402
+from tests.support.worker_processes import start_worker  # noqa: E402
 
 HANDLER = "hubspot.log_call"
 
@@ -83,14 +83,7 @@ async def queue_backlog(app: Any, team_id: int, contacts: list[str]) -> float:
 async def spawn_worker(config: dict[str, Any], concurrency: int) -> Any:
     config = json.loads(json.dumps(config))
     config["gateway"].update(run_worker=True, job_concurrency=concurrency)
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.support.sync_worker_proc",
-        json.dumps(config),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    return await start_worker(config)
 
 
 async def run(args: argparse.Namespace) -> int:

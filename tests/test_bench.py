@@ -74,19 +74,25 @@ def test_crm_drain_bench_runs_and_logs_every_call_once():
     assert "429s received 0" in result.stdout
 
 
+# A tiny personalization run: both load generators take these.
+PERSONALIZE_SMALL = (
+    "--connections=4",
+    "--callers=10",
+    "--rounds=1",
+    "--slow-requests=4",
+    "--deadline-seconds=0.3",
+    "--server-cpu=-1",
+    "--deadline=60",
+)
+
+
 def test_personalize_bench_runs_and_answers_by_the_deadline():
     result = run_bench(
         "bench/personalize.py",
         "--client=python",
         "--requests=40",
         "--warmup=8",
-        "--connections=4",
-        "--callers=10",
-        "--rounds=1",
-        "--slow-requests=4",
-        "--deadline-seconds=0.3",
-        "--server-cpu=-1",
-        "--deadline=60",
+        *PERSONALIZE_SMALL,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "gateway #1" in result.stdout and "{200: 40}" in result.stdout
@@ -152,13 +158,7 @@ def test_personalize_bench_under_wrk_counts_every_record():
         "--client=wrk",
         "--seconds=1",
         "--warmup-seconds=1",
-        "--connections=4",
-        "--callers=10",
-        "--rounds=1",
-        "--slow-requests=4",
-        "--deadline-seconds=0.3",
-        "--server-cpu=-1",
-        "--deadline=60",
+        *PERSONALIZE_SMALL,
     )
     # Exit 0 includes the check that the records written match the answers wrk counted.
     assert result.returncode == 0, result.stdout + result.stderr

@@ -34,6 +34,11 @@ async def spawn(app: Any, plugins: dict[str, Any], **gateway: Any) -> Any:
         },
         "plugins": plugins,
     }
+    return await start_worker(config)
+
+
+async def start_worker(config: dict[str, Any]) -> Any:
+    """``tests.support.sync_worker_proc`` with this ``plugins.toml``, as a dict."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
