@@ -17,6 +17,7 @@ from typing import Any
 from gateway import hookimpl
 from gateway.config import PluginSettings
 from gateway.events import EventHandler, JobContext
+from tests.support.lines import append_line
 
 HANDLER = "slowjob.block"
 
@@ -26,23 +27,15 @@ class Settings(PluginSettings):
     log: str
 
 
-def _append(path: str, line: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
-
-
 @hookimpl
 def register_event_handlers(config: Any) -> list[EventHandler]:
     settings = config.plugin_config("slowjob", Settings)
 
     async def block(ctx: JobContext) -> None:
         ident = f"{ctx.event.payload['id']} {os.getpid()}"
-        _append(settings.log, f"start {ident}")
+        append_line(settings.log, f"start {ident}")
         while not Path(settings.marker).exists():
             await asyncio.sleep(0.02)
-        _append(settings.log, f"done {ident}")
+        append_line(settings.log, f"done {ident}")
 
     return [EventHandler(HANDLER, ("slow.*",), block)]
