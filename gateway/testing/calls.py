@@ -15,6 +15,7 @@ from gateway.events import emit_event
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 CALLER = "+14155550199"
 AGENT_NUMBER = "+14155550100"
+RATIONALE = "said so"  # why the agent collected each value
 SECRET_WORDS = "my card number is 4111 1111 1111 1111"  # must never reach a log line
 
 
@@ -26,10 +27,18 @@ async def analyzed_call(
     caller: str = CALLER,
     direction: str = "inbound",
     summary: str = "Asked about pricing <b>& plans</b>.",
+    outcome: str = "success",
+    collected: dict[str, Any] | None = None,
     personalization: dict[str, Any] | None = None,
+    source: str = "voice_agent",
 ) -> Any:
     """Store an analysis and emit its event (as a voice-agent plugin would). Returns the
-    :class:`gateway.events.Emitted`."""
+    :class:`gateway.events.Emitted`.
+
+    :param collected: the agent's data collection, ``{key: value}`` (stored as
+        ``{key: {"value": value, "rationale": RATIONALE}}``), say a meeting's start.
+    :param source: the webhook source the event is recorded under."""
+    collection = (collected or {}).items()
     update = AnalysisUpdate(
         conversation_id=conversation_id,
         provider="voice_agent",
@@ -43,7 +52,8 @@ async def analyzed_call(
             TranscriptTurn(role="user", message=SECRET_WORDS, offset_seconds=2.5),
         ],
         summary=summary,
-        outcome="success",
+        outcome=outcome,
+        data_collection={k: {"value": v, "rationale": RATIONALE} for k, v in collection},
         duration_seconds=62,
         started_at=T0,
     )
@@ -53,4 +63,4 @@ async def analyzed_call(
             row.personalization = personalization
             await row.save(using_db=conn, update_fields=["personalization"])
         payload = await analyzed_event(row, using_db=conn)
-    return await emit_event(app, source="voice_agent", payload=payload, team_id=team_id)
+    return await emit_event(app, source=source, payload=payload, team_id=team_id)

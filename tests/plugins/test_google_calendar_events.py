@@ -10,22 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tortoise.transactions import in_transaction
 
-from gateway.calls.analysis import AnalysisUpdate, TranscriptTurn, upsert_analysis
-from gateway.calls.events import analyzed_event
-from gateway.events import emit_event, payload_table
+from gateway.events import payload_table
 from gateway.identity.models import Team
 from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.sync.models import Effect
-from gateway.testing import integration_status, run_connect, seed_admin
+from gateway.testing import analyzed_call, integration_status, run_connect, seed_admin
 from gateway.webhooks.models import WebhookEvent
 from plugins.google_calendar.events import BusyPeriod, CalendarEventCreated, CalendarMeetingConflict
 from plugins.google_calendar.meeting import InvalidMeeting, booked_meeting, event_id_for
 from plugins.google_calendar.settings import GoogleCalendarTeamSettings
 from tests.support.fake_google_calendar import FakeGoogleCalendar, plugin_settings
-from tests.support.sync_helpers import AGENT_NUMBER, CALLER, SECRET_WORDS, T0
+from tests.support.sync_helpers import CALLER, SECRET_WORDS
 
 NAME = "google_calendar"
 HANDLER = "google_calendar.book_meeting"
@@ -71,30 +68,16 @@ async def booked_call(
     conversation_id: str = "conv_1",
     source: str = "voice_agent",
 ) -> Any:
-    """An analysis whose data collection holds ``collected`` and its event, as a
-    voice-agent plugin stores them."""
-    update = AnalysisUpdate(
-        conversation_id=conversation_id,
-        provider="voice_agent",
-        team_id=team_id,
-        agent_id="agent_1",
-        direction="inbound",
-        from_number=CALLER,
-        to_number=AGENT_NUMBER,
-        transcript=[TranscriptTurn(role="user", message=SECRET_WORDS, offset_seconds=1)],
+    """An analyzed call whose data collection holds ``collected`` (a booked meeting by
+    default)."""
+    return await analyzed_call(
+        app,
+        team_id,
+        conversation_id,
         summary="Wants a demo of the engine",
-        outcome="success",
-        duration_seconds=62,
-        started_at=T0,
-        data_collection={
-            key: {"value": value, "rationale": "said so"}
-            for key, value in (BOOKED if collected is None else collected).items()
-        },
+        collected=BOOKED if collected is None else collected,
+        source=source,
     )
-    async with in_transaction() as conn:
-        row = await upsert_analysis(update, using_db=conn, now=T0)
-        payload = await analyzed_event(row, using_db=conn)
-    return await emit_event(app, source=source, payload=payload, team_id=team_id)
 
 
 async def calendar_events(kind: str) -> list[dict[str, Any]]:

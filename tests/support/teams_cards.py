@@ -9,12 +9,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
-from gateway.calls.analysis import AnalysisUpdate, TranscriptTurn, upsert_analysis
-from gateway.calls.events import analyzed_event
 from gateway.events import emit_event
-from gateway.testing import run_connect, seed_admin
+from gateway.testing import analyzed_call, run_connect, seed_admin
 from tests.support.fake_microsoft import (
     CHANNEL_ID,
     TEAM_GROUP_ID,
@@ -85,28 +81,9 @@ async def call(
     collected: dict[str, Any] | None = None,
     summary: str = "Booked a demo for Tuesday.",
 ) -> Any:
-    update = AnalysisUpdate(
-        conversation_id=conversation_id,
-        provider="voice_agent",
-        team_id=team_id,
-        agent_id="agent_1",
-        direction="inbound",
-        from_number=CALLER,
-        to_number=AGENT,
-        transcript=[
-            TranscriptTurn(role="agent", message="Hello, Acme here.", offset_seconds=0),
-            TranscriptTurn(role="user", message=SECRET_WORDS, offset_seconds=2.5),
-        ],
-        summary=summary,
-        outcome=outcome,
-        data_collection={k: {"value": v} for k, v in (collected or {}).items()},
-        duration_seconds=62,
-        started_at=T0,
+    return await analyzed_call(
+        app, team_id, conversation_id, outcome=outcome, collected=collected, summary=summary
     )
-    async with in_transaction() as conn:
-        row = await upsert_analysis(update, using_db=conn, now=T0)
-        payload = await analyzed_event(row, using_db=conn)
-    return await emit_event(app, source="voice_agent", payload=payload, team_id=team_id)
 
 
 async def weekly(app: Any, team_id: int, key: str = "w1") -> Any:
