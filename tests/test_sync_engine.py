@@ -15,7 +15,12 @@ from gateway.jobs.worker import run_pending_jobs
 from gateway.sync import RateLimit
 from gateway.sync.ledger import analysis_subject
 from gateway.sync.models import Effect
-from gateway.testing import integration_status, provider_plugin, run_connect, seed_admin
+from gateway.testing import (
+    connected_admin,
+    integration_status,
+    provider_plugin,
+    seed_admin,
+)
 from tests.support.crm_plugin import NAME, AcmeCrm
 from tests.support.fake_crm import FakeCrm
 from tests.support.sync_helpers import CALLER, SECRET_WORDS, analyzed_call
@@ -43,10 +48,7 @@ async def crm_app(make_app: Any, server: FakeCrm, db: str = "sqlite", **options:
 
 
 async def connected(app: Any) -> Any:
-    admin = await seed_admin()
-    done = await run_connect(app.test_client(), admin, NAME)
-    assert done.status_code == 200, await done.get_data(as_text=True)
-    return admin
+    return await connected_admin(app, NAME)
 
 
 async def test_hook_register_crms(make_app, crm):

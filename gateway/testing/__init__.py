@@ -17,6 +17,7 @@ from gateway.testing.jobs import drain
 from gateway.testing.loopback import serve
 from gateway.testing.oauth import (
     Admin,
+    connected_admin,
     follow_authorize,
     integration_status,
     provider_plugin,
@@ -36,6 +37,7 @@ __all__ = [
     "SignedWebhooks",
     "analyzed_call",
     "assert_plugin_api_only",
+    "connected_admin",
     "drain",
     "follow_authorize",
     "hmac_sha256_hex",

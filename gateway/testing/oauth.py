@@ -73,6 +73,30 @@ async def run_connect(
     return await client.get(callback, headers=callback_headers or {})
 
 
+async def connected_admin(
+    app: Any,
+    provider: str,
+    *,
+    connect: bool = True,
+    body: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Admin:
+    """A new team's admin who connected ``provider`` (``body``: the connect request's,
+    e.g. ``{"environment": "sandbox"}``; ``connect=False``: not connected) and saved
+    ``settings`` as the team's settings of the plugin of the same name."""
+    admin = await seed_admin()
+    client = app.test_client()
+    if connect:
+        done = await run_connect(client, admin, provider, body=body)
+        assert done.status_code == 200, await done.get_data(as_text=True)
+    if settings:
+        resp = await client.patch(
+            f"/api/teams/{admin.team.id}/settings/{provider}", headers=admin.headers, json=settings
+        )
+        assert resp.status_code == 200, await resp.get_data(as_text=True)
+    return admin
+
+
 async def integration_status(client: Any, admin: Any, provider: str) -> dict[str, Any]:
     """The status entry of one provider, as the admin sees it."""
     resp = await client.get("/api/integrations/status", headers=admin.headers)

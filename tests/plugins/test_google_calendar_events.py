@@ -16,7 +16,12 @@ from gateway.identity.models import Team
 from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.sync.models import Effect
-from gateway.testing import analyzed_call, integration_status, run_connect, seed_admin
+from gateway.testing import (
+    analyzed_call,
+    connected_admin,
+    integration_status,
+    seed_admin,
+)
 from gateway.webhooks.models import WebhookEvent
 from plugins.google_calendar.events import BusyPeriod, CalendarEventCreated, CalendarMeetingConflict
 from plugins.google_calendar.meeting import InvalidMeeting, booked_meeting, event_id_for
@@ -48,16 +53,8 @@ async def gcal_app(make_app: Any, server: FakeGoogleCalendar, db: str = "sqlite"
 
 
 async def connected(app: Any, team_zone: str = "America/New_York", **team_settings: Any) -> Any:
-    admin = await seed_admin()
+    admin = await connected_admin(app, NAME, settings=team_settings)
     await Team.filter(id=admin.team.id).update(time_zone=team_zone)
-    client = app.test_client()
-    done = await run_connect(client, admin, NAME)
-    assert done.status_code == 200, await done.get_data(as_text=True)
-    if team_settings:
-        resp = await client.patch(
-            f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers, json=team_settings
-        )
-        assert resp.status_code == 200, await resp.get_data(as_text=True)
     return admin
 
 

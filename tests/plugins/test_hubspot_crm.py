@@ -14,7 +14,7 @@ from gateway.contacts import lookup_contact
 from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.sync.models import Effect
-from gateway.testing import run_connect, seed_admin
+from gateway.testing import connected_admin
 from tests.support.fake_hubspot import FakeHubSpot, plugin_settings
 from tests.support.sync_helpers import AGENT_NUMBER, CALLER, SECRET_WORDS, analyzed_call
 
@@ -36,16 +36,7 @@ async def hub_app(make_app: Any, server: FakeHubSpot, db: str = "sqlite", **extr
 
 
 async def connected(app: Any, **team_settings: Any) -> Any:
-    admin = await seed_admin()
-    client = app.test_client()
-    done = await run_connect(client, admin, NAME)
-    assert done.status_code == 200, await done.get_data(as_text=True)
-    if team_settings:
-        resp = await client.patch(
-            f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers, json=team_settings
-        )
-        assert resp.status_code == 200, await resp.get_data(as_text=True)
-    return admin
+    return await connected_admin(app, NAME, settings=team_settings)
 
 
 async def test_an_analyzed_call_becomes_one_call_engagement(make_app, hubspot, db_kind, caplog):

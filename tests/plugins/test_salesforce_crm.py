@@ -17,7 +17,7 @@ from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.oauth.models import OAuthConnection
 from gateway.sync.models import Effect
-from gateway.testing import run_connect, seed_admin
+from gateway.testing import connected_admin
 from tests.support.fake_salesforce import FakeSalesforce, plugin_settings
 from tests.support.sync_helpers import AGENT_NUMBER, CALLER, SECRET_WORDS, analyzed_call
 
@@ -43,16 +43,7 @@ async def sf_app(make_app: Any, server: FakeSalesforce, db: str = "sqlite", **ex
 
 
 async def connected(app: Any, **team_settings: Any) -> Any:
-    admin = await seed_admin()
-    client = app.test_client()
-    done = await run_connect(client, admin, NAME, body={"environment": "sandbox"})
-    assert done.status_code == 200, await done.get_data(as_text=True)
-    if team_settings:
-        resp = await client.patch(
-            f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers, json=team_settings
-        )
-        assert resp.status_code == 200, await resp.get_data(as_text=True)
-    return admin
+    return await connected_admin(app, NAME, body={"environment": "sandbox"}, settings=team_settings)
 
 
 async def test_an_analyzed_call_becomes_one_call_task(make_app, sf, db_kind, caplog):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.events import emit_event
-from gateway.testing import analyzed_call, run_connect, seed_admin
+from gateway.testing import analyzed_call, connected_admin
 from tests.support.fake_microsoft import (
     CHANNEL_ID,
     TEAM_GROUP_ID,
@@ -56,17 +56,7 @@ async def teams_app(make_app: Any, ms: FakeMicrosoft, db: str = "sqlite", **extr
 
 
 async def setup_team(app: Any, *, connect: bool = True, **team_settings: Any) -> Any:
-    admin = await seed_admin()
-    client = app.test_client()
-    if connect:
-        done = await run_connect(client, admin, NAME)
-        assert done.status_code == 200, await done.get_data(as_text=True)
-    if team_settings:
-        resp = await client.patch(
-            f"/api/teams/{admin.team.id}/settings/{NAME}", headers=admin.headers, json=team_settings
-        )
-        assert resp.status_code == 200, await resp.get_data(as_text=True)
-    return admin
+    return await connected_admin(app, NAME, connect=connect, settings=team_settings)
 
 
 CHANNEL = {"team_id": TEAM_GROUP_ID, "channel_id": CHANNEL_ID}

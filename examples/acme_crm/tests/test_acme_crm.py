@@ -16,9 +16,8 @@ from gateway.sync import lookup_contact
 from gateway.testing import (
     analyzed_call,
     assert_plugin_api_only,
+    connected_admin,
     integration_status,
-    run_connect,
-    seed_admin,
 )
 from gateway.testing.calls import CALLER
 
@@ -45,10 +44,7 @@ def table(server: FakeAcme) -> dict[str, Any]:
 
 async def connected_app(make_app: Any, acme: FakeAcme, db: str = "sqlite") -> tuple[Any, Any]:
     app = await make_app(db=db, plugins={NAME: table(acme)})
-    admin = await seed_admin()
-    done = await run_connect(app.test_client(), admin, NAME)
-    assert done.status_code == 200, await done.get_data(as_text=True)
-    return app, admin
+    return app, await connected_admin(app, NAME)
 
 
 def test_the_plugin_imports_only_the_public_api() -> None:
