@@ -95,6 +95,14 @@ def _first_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return headers
 
 
+def _scope_headers(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """:func:`_first_values` of an ASGI scope's raw headers, in one pass (the list is read
+    backwards, so the first value is the one kept)."""
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in reversed(pairs)
+    }
+
+
 def _default_limit(app: Quart) -> int:
     """A direct route's body limit unless it sets one: every route's own
     (``[gateway] max_body_bytes``; the app's ``MAX_CONTENT_LENGTH`` is raised to the
@@ -173,9 +181,7 @@ class DirectLane:
         self, route: DirectRoute, scope: dict[str, Any], receive: Any, send: Any
     ) -> None:
         received_at = asyncio.get_running_loop().time()
-        headers = _first_values(
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-        )
+        headers = _scope_headers(scope["headers"])
         rid = request_id_for(headers.get("x-request-id", ""))
         request_id_var.set(rid)
         self.served += 1

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
-import secrets
 from typing import Any
 
 from quart import Quart, Response, g, jsonify, request
@@ -46,8 +46,13 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def request_id_for(incoming: str) -> str:
-    """The client's ``X-Request-Id`` when it is safe to echo and log, else a new one."""
-    return incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
+    """The client's ``X-Request-Id`` when it is safe to echo and log, else a new one:
+    128 random bits as 32 hex digits. A correlation id, not a secret, so it comes from
+    ``random`` (seeded from the OS, and again in a forked worker) rather than one
+    ``getrandom`` system call per request (5-10 us here, a tenth of a direct route)."""
+    if _SAFE_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return f"{random.getrandbits(128):032x}"
 
 
 def iso(value: Any) -> str | None:

@@ -83,12 +83,22 @@ async def test_the_lane_answers_with_the_handlers_status_body_and_headers(make_a
     assert plugin.seen[0].body == b"hello"
 
 
+async def test_a_repeated_header_gives_the_handler_its_first_value(make_app):
+    app, plugin = await app_with_route(make_app)
+    raw = [(b"X-Thing", b"first"), (b"x-thing", b"second"), (b"content-type", b"text/plain")]
+    sent, _ = await drive(app, [chunk(b"hi")], raw)
+    assert sent[0]["status"] == 201 and served(app) == 1
+    assert plugin.seen[0].headers["x-thing"] == "first"
+    assert plugin.seen[0].headers["content-type"] == "text/plain"
+
+
 async def test_a_request_id_is_made_or_kept_when_safe(make_app):
     app, plugin = await app_with_route(make_app)
     client = app.test_client()
     made = (await client.post(PATH, data=b"x")).headers["X-Request-Id"]
     assert re.fullmatch(r"[0-9a-f]{32}", made)
     assert plugin.seen[-1].request_id == made
+    assert (await client.post(PATH, data=b"x")).headers["X-Request-Id"] != made
     kept = await client.post(PATH, data=b"x", headers={"X-Request-Id": "call-42.a"})
     assert kept.headers["X-Request-Id"] == "call-42.a"
     unsafe = await client.post(PATH, data=b"x", headers={"X-Request-Id": "a b<script>"})
