@@ -18,21 +18,18 @@ from gateway.jobs.models import Job
 from gateway.jobs.worker import run_pending_jobs
 from gateway.oauth.models import OAuthConnection
 from gateway.sync.models import Effect
+from gateway.testing.calls import AGENT_NUMBER, CALLER, SECRET_WORDS, T0
 from tests.support.fake_microsoft import (
     TEAM_GROUP_ID,
     FakeMicrosoft,
     plugin_settings,
 )
 from tests.support.teams_cards import (
-    AGENT,
-    CALLER,
     CHANNEL,
     HANDLER,
     NAME,
     PATH,
     READ_SCOPES,
-    SECRET_WORDS,
-    T0,
     call,
     high_logs,
     meeting_card,
@@ -125,7 +122,7 @@ async def test_failed_calls_and_calls_that_could_not_start_are_cards(make_app, m
             team_id=admin.team.id,
             failure_reason="busy",
             direction="outbound",
-            from_number=AGENT,
+            from_number=AGENT_NUMBER,
             to_number=CALLER,
             failed_at=T0,
         ),

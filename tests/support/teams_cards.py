@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from gateway.events import emit_event
 from gateway.testing import analyzed_call, connected_admin
+from gateway.testing.calls import CALLER
 from tests.support.fake_microsoft import (
     CHANNEL_ID,
     TEAM_GROUP_ID,
@@ -20,10 +20,6 @@ from tests.support.fake_microsoft import (
 
 NAME = "microsoft_teams"
 HANDLER = "microsoft_teams.post_card"
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-CALLER = "+14155550199"
-AGENT = "+14155550100"
-SECRET_WORDS = "my card number is 4111 1111 1111 1111"  # transcript: never on a card or log
 PATH = f"/v1.0/teams/{TEAM_GROUP_ID}/channels/{CHANNEL_ID}/messages"
 READ_SCOPES = [
     "openid",
