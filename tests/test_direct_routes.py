@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -231,3 +232,19 @@ async def test_the_route_is_in_the_openapi_document(make_app):
     app, _ = await app_with_route(make_app)
     document = await (await app.test_client().get("/openapi.json")).get_json()
     assert "post" in document["paths"][PATH]
+
+
+def test_a_forked_process_makes_request_ids_of_its_own():
+    from gateway.responses import request_id_for
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out without running anything else
+        os.write(write, request_id_for("").encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert re.fullmatch(r"[0-9a-f]{32}", child)
+    assert child != request_id_for("")  # the generator was seeded again in the child
