@@ -214,17 +214,12 @@ def _neutral_facts(payload: Mapping[str, Any]) -> tuple[str | None, Any]:
     return status, payload.get("sequence")
 
 
-def _event_facts(event: WebhookEvent) -> tuple[str | None, Any]:
-    """(status, sequence) of an event, as its webhook source reads its own payload
-    (``WebhookSource.timeline``)."""
+def _event_json(event: WebhookEvent, sources: Mapping[str, Any]) -> dict[str, Any]:
+    """An event of the timeline; its status and sequence as its webhook source reads its
+    own payload (``WebhookSource.timeline``)."""
     payload = event.payload if isinstance(event.payload, dict) else {}
-    source = get_gateway().registry("register_webhook_sources").get(event.source)
-    read = getattr(source, "timeline", None) or _neutral_facts
-    return read(payload)
-
-
-def _event_json(event: WebhookEvent) -> dict[str, Any]:
-    status, sequence = _event_facts(event)
+    read = getattr(sources.get(event.source), "timeline", None) or _neutral_facts
+    status, sequence = read(payload)
     return {
         "id": event.id,
         "source": event.source,
@@ -316,9 +311,10 @@ async def _recordings(call: Call, analysis: CallAnalysis | None) -> list[Recordi
 
 async def _events(
     call: Call, analysis: CallAnalysis | None, recordings: list[Recording]
-) -> list[WebhookEvent]:
-    """The events about this call: every event key of the telephony and agent plugins
-    names the provider's call, conversation or recording id."""
+) -> list[dict[str, Any]]:
+    """The events about this call, rendered for the timeline in the order they happened:
+    every event key of the telephony and agent plugins names the provider's call,
+    conversation or recording id."""
     ids = {call.external_id, *(r.external_id for r in recordings)}
     conversation = call.conversation_id or (analysis.conversation_id if analysis else None)
     if conversation:
@@ -330,16 +326,18 @@ async def _events(
     team_id = call.team_id
     query = query.filter(team_id=team_id) if team_id is not None else query
     rows = await query.order_by("id").limit(MAX_TIMELINE_EVENTS)
+    sources = get_gateway().registry("register_webhook_sources")
+    rendered = [(e, _event_json(e, sources)) for e in rows]
 
-    def when(e: WebhookEvent) -> tuple[datetime, int, int]:
-        seq = _event_facts(e)[1]
+    def when(item: tuple[WebhookEvent, dict[str, Any]]) -> tuple[datetime, int, int]:
+        e, seq = item[0], item[1]["sequence"]
         try:
             number = int(seq) if seq is not None else 0
         except (TypeError, ValueError):
             number = 0
         return (e.occurred_at or e.received_at, number, e.id)
 
-    return sorted(rows, key=when)
+    return [out for _e, out in sorted(rendered, key=when)]
 
 
 @bp.get("/api/calls/<call_id>")
@@ -349,7 +347,7 @@ async def get_call(call_id: str) -> Any:
     analysis = await analysis_for_call(call)
     recordings = await _recordings(call, analysis)
     events = await _events(call, analysis, recordings)
-    event_ids = [e.id for e in events]
+    event_ids = [e["id"] for e in events]
     jobs = await Job.filter(event_id__in=event_ids).order_by("id") if event_ids else []
     subjects = [event_subject(i) for i in event_ids]
     if analysis is not None:
@@ -358,7 +356,7 @@ async def get_call(call_id: str) -> Any:
     return jsonify(
         {
             "call": call_json(call, analysis),
-            "events": [_event_json(e) for e in events],
+            "events": events,
             "recordings": [_recording_json(call, r) for r in recordings],
             "analysis": _analysis_json(analysis) if analysis is not None else None,
             "personalization": _personalization_json(analysis) if analysis else None,
