@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import update_wrapper
 from typing import Any
@@ -87,17 +87,9 @@ def render(body: Any) -> bytes:
     return compact_json(body).encode()
 
 
-def _first_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Lower-case header name -> its first value."""
-    headers: dict[str, str] = {}
-    for name, value in pairs:
-        headers.setdefault(name.lower(), value)
-    return headers
-
-
 def _scope_headers(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """:func:`_first_values` of an ASGI scope's raw headers, in one pass (the list is read
-    backwards, so the first value is the one kept)."""
+    """An ASGI scope's raw headers as lower-case name -> the first value, in one pass
+    (the list is read backwards, so the first value is the one kept)."""
     return {
         name.decode("latin-1").lower(): value.decode("latin-1") for name, value in reversed(pairs)
     }
@@ -123,7 +115,7 @@ def direct(*, max_body_bytes: int | None = None) -> Callable[[Handler], Callable
                 DirectRequest(
                     method=request.method,
                     path=request.path,
-                    headers=_first_values(request.headers.items()),
+                    headers=_scope_headers(list(request.scope["headers"])),
                     body=body,
                     request_id=g.get("request_id") or "",
                     received_at=asyncio.get_running_loop().time(),
