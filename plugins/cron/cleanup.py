@@ -21,7 +21,7 @@ from gateway.calls import Recording, VoiceRecordingExpired
 from gateway.events import Emitted, emit_events, wake_workers
 from gateway.scheduling import TaskContext
 from gateway.storage import BlobStorage, recording_storage
-from plugins.cron.figures import _Sql
+from plugins.cron.figures import SqlParams
 from plugins.cron.settings import CronSettings
 
 log = logging.getLogger("plugins.cron")
@@ -52,7 +52,7 @@ async def expired_batch(now: datetime, after: tuple[Any, int] | None, size: int)
     (minutes for 100,000). ``expires_at >= ?`` bounds the index range; the ``OR`` only
     skips the few rows of the same instant already seen."""
     conn = connections.get("default")
-    sql = _Sql(conn)
+    sql = SqlParams(conn)
     where = f"status = 'stored' AND expires_at <= {sql.when(now)}"
     if after is not None:
         last, last_id = after

@@ -103,7 +103,7 @@ def _cell(table: Table, row: dict[str, Any]) -> Figures:
     return table.setdefault((int(row["team_id"]), int(row["idx"])), Figures())
 
 
-class _Sql:
+class SqlParams:
     """Placeholders and casts for the connection's dialect."""
 
     def __init__(self, conn: Any) -> None:
@@ -154,12 +154,12 @@ def _source(table: str, alias: str, buckets: Buckets) -> str:
     return f"{table} {alias}"
 
 
-def _range(sql: _Sql, buckets: Buckets, moment: str) -> str:
+def _range(sql: SqlParams, buckets: Buckets, moment: str) -> str:
     return f"{moment} >= {sql.when(buckets.start)} AND {moment} < {sql.when(buckets.end)}"
 
 
 async def _grouped(
-    sql: _Sql, table: str, alias: str, buckets: Buckets, moment: str, columns: str, totals: str
+    sql: SqlParams, table: str, alias: str, buckets: Buckets, moment: str, columns: str, totals: str
 ) -> list[dict[str, Any]]:
     """``totals`` per (team, bucket[, outcome]) over the rows of ``table`` in the
     period. The inner query picks the rows (and their bucket); the outer one groups.
@@ -180,7 +180,7 @@ async def _grouped(
 
 
 async def _calls(table: Table, buckets: Buckets) -> None:
-    sql = _Sql(connections.get("default"))
+    sql = SqlParams(connections.get("default"))
     rows = await _grouped(
         sql,
         Call._meta.db_table,
@@ -201,7 +201,7 @@ async def _calls(table: Table, buckets: Buckets) -> None:
             setattr(figures, name, int(row[name] or 0))
 
 
-def _meeting(sql: _Sql, items: Sequence[str]) -> str:
+def _meeting(sql: SqlParams, items: Sequence[str]) -> str:
     """A call booked a meeting when any of ``items`` in its data collection holds a true
     value, as ``{"value": ...}`` (what agents store) or bare."""
     tests = []
@@ -226,7 +226,7 @@ def _meeting(sql: _Sql, items: Sequence[str]) -> str:
 
 
 async def _analyses(table: Table, buckets: Buckets, meeting_items: Sequence[str]) -> None:
-    sql = _Sql(connections.get("default"))
+    sql = SqlParams(connections.get("default"))
     moment = "COALESCE(a.started_at, a.analyzed_at)"
     outcome = "CASE WHEN a.outcome IN ('success', 'failure') THEN a.outcome ELSE 'unknown' END"
     bucket = sql.bucket(buckets, moment, "t.time_zone")
@@ -249,7 +249,7 @@ async def _analyses(table: Table, buckets: Buckets, meeting_items: Sequence[str]
 
 
 async def _recordings(table: Table, buckets: Buckets) -> None:
-    sql = _Sql(connections.get("default"))
+    sql = SqlParams(connections.get("default"))
     rows = await _grouped(
         sql,
         Recording._meta.db_table,
