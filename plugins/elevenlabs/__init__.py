@@ -90,4 +90,4 @@ def startup(app: Quart, config: GatewayConfig) -> None:
 
 @hookimpl
 async def shutdown(app: Quart, config: GatewayConfig) -> None:
-    await personalize.personalizer(app).writer.stop()
+    await personalize.personalizer(app).stop()

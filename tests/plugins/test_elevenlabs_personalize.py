@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from gateway import hookimpl
 from gateway.calls.analysis import analysis_by_call_sid, analysis_by_conversation
@@ -270,6 +271,98 @@ async def test_settings_changes_reach_calls_within_team_cache_seconds(make_app, 
     clock.advance(5)
     agent = (await answer_of(app))["conversation_config_override"]["agent"]
     assert agent["first_message"] == "Welcome back"
+
+
+class HeldDatabase:
+    """The database busy for as long as the test says: a transaction holding the one
+    connection Tortoise gives SQLite, as a long write of the gateway's own would."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.held = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def _hold(self) -> None:
+        async with in_transaction():
+            self.held.set()
+            await self.release.wait()
+
+    async def __aenter__(self) -> HeldDatabase:
+        self.task = asyncio.create_task(self._hold())
+        await self.held.wait()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.release.set()
+        assert self.task is not None
+        await self.task
+
+
+async def test_calls_after_the_team_cache_expires_never_wait_for_the_database(make_app, clock):
+    """A call in the second half of the cached team's life is answered from the cache
+    and reads the team again in the background, so under steady traffic the entry is
+    renewed before it expires and no call waits for a busy database."""
+    app = await start(make_app, Crm(), team_cache_seconds=5)
+    team, owner = await seed(app)
+    await answer_of(app)  # t=0: read
+    changed = {"overrides": {"first_message": "Welcome back"}}
+    response = await app.test_client().patch(
+        f"/api/teams/{team.id}/settings/elevenlabs", json=changed, headers=await token_for(owner)
+    )
+    assert response.status_code == 200
+    clock.advance(3)
+    agent = (await answer_of(app))["conversation_config_override"]["agent"]
+    assert agent["first_message"] == "Hi {{customer_name}}!"  # from the cache, read again
+    await personalizer(app).settle()
+    clock.advance(2.2)  # past the first read's expiry, within the second's
+    async with HeldDatabase():
+        started = time.monotonic()
+        answer = await answer_of(app)
+        waited = time.monotonic() - started
+    assert answer["conversation_config_override"]["agent"]["first_message"] == "Welcome back"
+    assert answer["dynamic_variables"]["customer_name"] == "Jo Smith"
+    assert waited < DEADLINE / 2  # answered without waiting for the held database
+
+
+async def test_concurrent_calls_for_a_team_not_cached_share_one_read(make_app):
+    app = await start(make_app, Crm())
+    await seed(app)
+    state = personalizer(app)
+    reads = []
+    resolve = state.resolve
+
+    async def counted(*args: Any) -> Any:
+        reads.append(args)
+        return await resolve(*args)
+
+    state.resolve = counted  # type: ignore[method-assign]
+    answers = await asyncio.gather(*(answer_of(app) for _ in range(20)))
+    assert len(reads) == 1
+    assert {a["dynamic_variables"]["customer_name"] for a in answers} == {"Jo Smith"}
+
+
+async def test_a_database_that_cannot_answer_in_time_never_fails_a_call_it_can_trust(
+    make_app, caplog
+):
+    """The team cannot be read by the deadline: a call with the plugin's secret gets the
+    defaults by the deadline; one with only a team's own secret cannot be checked: 503,
+    so ElevenLabs' call goes on without personalization rather than with a guess."""
+    app = await start(make_app, Crm())
+    await seed(app, {**TEAM_SETTINGS, "personalize_secret": TEAM_SECRET})
+    async with HeldDatabase():
+        started = time.monotonic()
+        answer = await answer_of(app)
+        waited = time.monotonic() - started
+        assert answer["dynamic_variables"] == {"greeting": "Hello", "vip": False}
+        assert waited < DEADLINE + 0.5
+        response = await ask(app, secret=TEAM_SECRET)
+        assert response.status_code == 503
+        body = await response.get_json()
+        assert set(body) == {"error", "code"} and TEAM_SECRET not in str(body)
+    assert "the team could not be read in time" in caplog.text
+    # Once the database answers again, so does the team.
+    answer = await answer_of(app, secret=TEAM_SECRET)
+    assert answer["dynamic_variables"]["customer_name"] == "Jo Smith"
 
 
 # -- the secret -----------------------------------------------------------------------------
