@@ -10,12 +10,9 @@ stored as an event. The request is ``{caller_id, agent_id, called_number, call_s
    in constant time with ``personalize_secret`` or the team's own one. Else 401.
 2. The team: the one owning ``called_number``, else ``agent_id``; its settings (one
    statement; parsed settings are reused until their version changes), the result
-   reused for ``team_cache_seconds`` so that a warm call reads no database at all. One
-   read per (number, agent) at a time, shared by the calls that need it; a call in the
-   second half of the result's life starts the next read in the background, so under
-   steady traffic the result is renewed before it expires and no call waits for it (a
-   busy database would otherwise hold every call arriving at the expiry: measured, p99
-   52-62 ms instead of 24-28 ms at 32 connections, bench/README.md).
+   kept for ``team_cache_seconds`` so that a warm call reads no database at all (see
+   :mod:`plugins.elevenlabs.team_cache`: one read per key at a time, renewed in the
+   background before it expires, so no call waits for a busy database).
 3. The contact: ``lookup_contact`` through the cache, for whatever is left of
    ``lookup_deadline_seconds`` (the whole answer's budget) minus 20 ms kept for
    building and sending the answer.
@@ -32,7 +29,6 @@ import asyncio
 import hmac
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +47,7 @@ from gateway.sync import MISSED, ContactAnswer, ContactCache
 from gateway.team_settings import TeamPluginSettings, TeamSettingsInvalid, get_team_settings
 from plugins.elevenlabs import contract, variables
 from plugins.elevenlabs.settings import NAME, ElevenLabsSettings
+from plugins.elevenlabs.team_cache import TeamCache
 from plugins.elevenlabs.team_settings import ElevenLabsTeamSettings
 from plugins.elevenlabs.writer import PersonalizationWriter
 
@@ -59,9 +56,6 @@ log = logging.getLogger("gateway.plugins.elevenlabs")
 PATH = "/api/webhooks/elevenlabs/personalize"
 EXTENSION = "elevenlabs"
 ANSWER_RESERVE_SECONDS = 0.02
-# A read of the team the database has not answered by then is given up, so that a later
-# call starts another (the calls waiting for it stop at their own deadline anyway).
-TEAM_READ_TIMEOUT_SECONDS = 10.0
 
 
 def _field(body: dict[str, Any], name: str, max_length: int) -> str | None:
@@ -108,10 +102,15 @@ class Personalizer:
         )
         self.writer = PersonalizationWriter(get_gateway(app).clock)
         self._team_settings: dict[int, tuple[int, ElevenLabsTeamSettings]] = {}
-        # (called number, agent) -> (expires, Resolved): a warm call reads no database.
-        self._resolved: OrderedDict[tuple[str, str], tuple[float, Resolved]] = OrderedDict()
-        self._reading: dict[tuple[str, str], asyncio.Task[Resolved]] = {}
         self.clock = get_gateway(app).clock
+        # (called number, agent) -> Resolved: a warm call reads no database.
+        self.teams: TeamCache[Resolved] = TeamCache(
+            lambda key: self.resolve(*key),
+            clock=self.clock,
+            ttl_seconds=settings.team_cache_seconds,
+            max_entries=settings.lookup_cache_entries,
+            read_timeout=settings.lookup_deadline_seconds,
+        )
 
     # -- the team and its settings ------------------------------------------------------
 
@@ -211,24 +210,15 @@ class Personalizer:
     async def _resolve_in_time(
         self, called: str | None, agent_id: str | None, deadline: float, trusted: bool
     ) -> Resolved:
-        """:meth:`resolve` within the deadline, reused for ``team_cache_seconds`` of the
-        gateway clock. When the database cannot answer (slow or down) a request with
-        the plugin's secret gets the defaults; any other one cannot be checked (503)."""
-        key = (called or "", agent_id or "")
-        ttl = self.settings.team_cache_seconds
-        now = self.clock.monotonic()
-        hit = self._resolved.get(key)
-        if hit is not None and hit[0] > now:
-            if now >= hit[0] - ttl / 2 and key not in self._reading:
-                self._read(key, called, agent_id, background=True)
-            return hit[1]
-        task = self._reading.get(key) or self._read(key, called, agent_id, background=False)
+        """:meth:`resolve` through the team cache, within the deadline. When the database
+        cannot answer (slow or down) a request with the plugin's secret gets the
+        defaults; any other one cannot be checked (503). The failure itself is logged by
+        the cache."""
         remaining = deadline - asyncio.get_running_loop().time()
         try:
-            # shield: a call giving up at its deadline leaves the read to the others.
-            return await asyncio.wait_for(asyncio.shield(task), max(remaining, 0))
-        except TeamSettingsInvalid as exc:
-            log.error("personalize: %s; answering the defaults", exc)
+            return await self.teams.get((called or "", agent_id or ""), remaining)
+        except TeamSettingsInvalid:
+            log.error("personalize: the team's settings are invalid; answering the defaults")
             return Resolved()
         except Exception as exc:  # the database: never fail the call over it
             log.error("personalize: the team could not be read in time (%s)", type(exc).__name__)
@@ -236,47 +226,9 @@ class Personalizer:
                 return Resolved()
             raise ServiceUnavailable("Could not check the webhook secret; retry later") from None
 
-    def _read(
-        self, key: tuple[str, str], called: str | None, agent_id: str | None, *, background: bool
-    ) -> asyncio.Task[Resolved]:
-        task = asyncio.get_running_loop().create_task(
-            self._read_and_keep(key, called, agent_id, background)
-        )
-        task.add_done_callback(_retrieved)
-        self._reading[key] = task
-        return task
-
-    async def _read_and_keep(
-        self, key: tuple[str, str], called: str | None, agent_id: str | None, background: bool
-    ) -> Resolved:
-        try:
-            found = await asyncio.wait_for(
-                self.resolve(called, agent_id), TEAM_READ_TIMEOUT_SECONDS
-            )
-        except Exception as exc:
-            if background:  # the entry serves until it expires; the next call reads again
-                log.warning("personalize: reading the team again failed (%s)", type(exc).__name__)
-            raise
-        finally:
-            self._reading.pop(key, None)
-        if self.settings.team_cache_seconds > 0:
-            expires = self.clock.monotonic() + self.settings.team_cache_seconds
-            self._resolved[key] = (expires, found)
-            self._resolved.move_to_end(key)
-            while len(self._resolved) > self.settings.lookup_cache_entries:
-                self._resolved.popitem(last=False)
-        return found
-
-    async def settle(self) -> None:
-        """Wait for the reads of teams under way (tests; shutting down)."""
-        while self._reading:
-            await asyncio.gather(*self._reading.values(), return_exceptions=True)
-
     async def stop(self) -> None:
-        """Cancel the reads under way, then write what was answered."""
-        for task in list(self._reading.values()):
-            task.cancel()
-        await self.settle()
+        """Stop reading teams, then write what was answered."""
+        await self.teams.stop()
         await self.writer.stop()
 
     async def _contact(self, resolved: Resolved, caller: str | None, budget: float) -> Any:
@@ -291,13 +243,6 @@ class Personalizer:
             log.exception("personalize: contact lookup failed")
             return MISSED
         return answer
-
-
-def _retrieved(task: asyncio.Task[Any]) -> None:
-    # A read nobody waited for (a background one, or all its calls gave up): its failure
-    # was logged where it happened; retrieving it keeps asyncio from warning again.
-    if not task.cancelled():
-        task.exception()
 
 
 def personalizer(app: Any = None) -> Personalizer:
