@@ -11,8 +11,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
-
 from gateway import get_gateway
 from gateway.config import GatewayConfig
 from gateway.errors import StartupError
@@ -96,9 +94,8 @@ async def scheduled(ctx: Any) -> dict[str, Any]:
     settings = load_quietly(ctx.config)
     since = ctx.clock.now() - timedelta(hours=settings.reconcile_lookback_hours)
     try:
-        if ctx.http is not None:
-            return (await reconcile(ctx.app, since=since, http=ctx.http)).figures()
-        async with aiohttp.ClientSession() as http:
+        # The serving app's session, else one with the gateway's timeouts and User-Agent.
+        async with get_gateway(ctx.app).http_session() as http:
             return (await reconcile(ctx.app, since=since, http=http)).figures()
     except NotConfigured as exc:
         from gateway.scheduling import TaskSkipped  # only ever run by that subsystem
