@@ -9,47 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from gateway.calls import WeeklyReportReady
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.4"
 SUMMARY_MAX_CHARS = 1000
-
-
-class OutcomeCount(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    outcome: str
-    count: int
-
-
-class DayCount(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    date: date
-    calls: int
-
-
-class WeeklyReport(BaseModel):
-    """The ``report.weekly.ready`` payload (emitted by the cron plugin; read leniently:
-    unknown keys are ignored)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    team_id: int
-    team_name: str = ""
-    time_zone: str = "UTC"
-    period_start: date
-    period_end: date
-    calls: int = 0
-    previous_calls: int = 0
-    answered: int = 0
-    success_rate: float | None = None
-    meetings_booked: int = 0
-    total_duration_seconds: int = 0
-    top_outcomes: list[OutcomeCount] = []
-    days: list[DayCount] = []
 
 
 def adaptive_card(
@@ -174,7 +141,7 @@ def initiation_failed(
     )
 
 
-def weekly_report(report: WeeklyReport) -> dict[str, Any]:
+def weekly_report(report: WeeklyReportReady) -> dict[str, Any]:
     rate = "n/a" if report.success_rate is None else f"{round(report.success_rate * 100)}%"
     outcomes = ", ".join(f"{o.outcome} {o.count}" for o in report.top_outcomes) or "none"
     return adaptive_card(

@@ -22,6 +22,7 @@ from gateway.calls import (
     WEEKLY_REPORT_READY,
     VoiceCallAnalyzed,
     VoiceCallInitiationFailed,
+    WeeklyReportReady,
 )
 from gateway.config import GatewayConfig
 from gateway.events import EventHandler, JobContext
@@ -83,7 +84,7 @@ def initiation_failed_notice(payload: VoiceCallInitiationFailed) -> Notice | Non
     return Notice("call_failed", payload.team_id, analysis_subject(payload.analysis_id), card)
 
 
-def weekly_notice(report: cards.WeeklyReport) -> Notice:
+def weekly_notice(report: WeeklyReportReady) -> Notice:
     # Keyed by the team's week, not the event: a report emitted twice is posted once.
     subject = f"weekly_report:{report.team_id}:{report.period_start.isoformat()}"
     return Notice("weekly_report", report.team_id, subject, cards.weekly_report(report))
@@ -102,7 +103,7 @@ async def notice_for(ctx: JobContext, settings: TeamsTeamSettings) -> Notice | N
     if ctx.event.type == INITIATION_FAILED:
         return initiation_failed_notice(VoiceCallInitiationFailed.model_validate(payload))
     if ctx.event.type == WEEKLY_REPORT_READY:
-        return weekly_notice(cards.WeeklyReport.model_validate(payload))
+        return weekly_notice(WeeklyReportReady.model_validate(payload))
     return None
 
 
