@@ -296,6 +296,9 @@ async def test_the_console_in_chromium(tmp_path):
             await page.get_by_role("button", name="Save").click()
             await expect(page.get_by_role("status")).to_have_text("Settings saved.")
             await page.get_by_role("link", name="Team", exact=True).click()
+            # The new page must have loaded before the first key: a Tab pressed on the old
+            # one moves its focus, and the new page starts unfocused (seen once in CI).
+            await page.wait_for_url(base + "/console/team")
             await _shot(page, "team")
 
             # Keyboard only: the skip link, then the navigation.
